@@ -1,0 +1,1 @@
+//! flux-status-exporter: posts Flux reconciliation results as git commit statuses.
