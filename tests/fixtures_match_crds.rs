@@ -125,41 +125,30 @@ fn check_documents(
 ) -> usize {
     let mut checked = 0;
     for (index, document) in documents.iter().enumerate() {
-        let document_place = if documents.len() > 1 {
-            format!("document {}", index + 1)
-        } else {
-            String::new()
-        };
-        let in_document = |place: String| {
-            if document_place.is_empty() {
-                place
+        let document_label = format!("document {}", index + 1);
+        let item_label = |item: usize| {
+            if documents.len() > 1 {
+                format!("{document_label}, items[{item}]")
             } else {
-                format!("{document_place}, {place}")
+                format!("items[{item}]")
             }
         };
         let is_list = document
             .get("kind")
             .and_then(Value::as_str)
             .is_some_and(|kind| kind.ends_with("List"));
-        if is_list {
-            let Some(items) = document.get("items").and_then(Value::as_array) else {
-                failures.push(format!(
-                    "{file}: {}: a List without an items array",
-                    in_document("".into())
-                ));
-                continue;
-            };
-            for (item_index, item) in items.iter().enumerate() {
-                let place = in_document(format!("items[{item_index}]"));
-                checked += check_object(crds, file, &place, item, failures);
-            }
-        } else {
-            let place = if document_place.is_empty() {
-                "document 1".to_owned()
-            } else {
-                document_place.clone()
-            };
-            checked += check_object(crds, file, &place, document, failures);
+        if !is_list {
+            checked += check_object(crds, file, &document_label, document, failures);
+            continue;
+        }
+        let Some(items) = document.get("items").and_then(Value::as_array) else {
+            failures.push(format!(
+                "{file}: {document_label}: a List without an items array"
+            ));
+            continue;
+        };
+        for (item, object) in items.iter().enumerate() {
+            checked += check_object(crds, file, &item_label(item), object, failures);
         }
     }
     checked
