@@ -1,1 +1,6 @@
-//! flux-status-exporter: posts Flux reconciliation results as git commit statuses.
+//! flux-status-exporter: posts Flux reconciliation results as git commit statuses and exports
+//! them as Prometheus metrics.
+
+pub mod flux;
+pub mod forge;
+pub mod secret;
