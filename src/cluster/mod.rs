@@ -1,0 +1,121 @@
+//! What one tick saw of the cluster, and the readers that produce it.
+
+pub mod dump;
+pub mod selector;
+
+use serde::de::DeserializeOwned;
+
+use crate::flux::{
+    Bucket, FluxKind, GitRepository, HelmChart, HelmRelease, Kustomization, ObjectMeta,
+    OciRepository,
+};
+
+/// The Flux objects read in one tick, each list sorted by namespace then name so that every
+/// reader produces the same snapshot for the same objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub kustomizations: Vec<Kustomization>,
+    pub helm_releases: Vec<HelmRelease>,
+    pub git_repositories: Vec<GitRepository>,
+    pub oci_repositories: Vec<OciRepository>,
+    pub helm_charts: Vec<HelmChart>,
+    pub buckets: Vec<Bucket>,
+    /// Objects of a Flux kind that did not fit the exporter's types; skipped, not assessed.
+    pub undecodable: Vec<UndecodableObject>,
+    /// Kinds whose CRD is not installed (the API answered 404); their lists are empty.
+    pub missing_kinds: Vec<FluxKind>,
+}
+
+/// A Flux object skipped because it did not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndecodableObject {
+    pub kind: FluxKind,
+    pub namespace: String,
+    pub name: String,
+    /// Field path and what is wrong, e.g. `spec.sourceRef: missing field \`name\``.
+    pub error: String,
+}
+
+impl std::fmt::Display for UndecodableObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}/{}: {}",
+            self.kind, self.namespace, self.name, self.error
+        )
+    }
+}
+
+impl Snapshot {
+    /// Decodes one object of `kind` from any serde source (a JSON value or raw JSON text) and
+    /// adds it, or records it as undecodable. `namespace` and `name` name it in that record.
+    pub fn insert<'de, D>(&mut self, kind: FluxKind, namespace: &str, name: &str, item: D)
+    where
+        D: serde::Deserializer<'de>,
+    {
+        let result = match kind {
+            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
+            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
+            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
+            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
+            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
+            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
+        };
+        if let Err(error) = result {
+            self.undecodable.push(UndecodableObject {
+                kind,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                error,
+            });
+        }
+    }
+
+    /// Sorts every list by namespace and name (readers call this once at the end).
+    pub fn sort(&mut self) {
+        fn by_meta<T>(items: &mut [T], meta: impl Fn(&T) -> &ObjectMeta) {
+            items.sort_by(|a, b| {
+                let (a, b) = (meta(a), meta(b));
+                (a.namespace.as_str(), a.name.as_str())
+                    .cmp(&(b.namespace.as_str(), b.name.as_str()))
+            });
+        }
+        by_meta(&mut self.kustomizations, |o| &o.metadata);
+        by_meta(&mut self.helm_releases, |o| &o.metadata);
+        by_meta(&mut self.git_repositories, |o| &o.metadata);
+        by_meta(&mut self.oci_repositories, |o| &o.metadata);
+        by_meta(&mut self.helm_charts, |o| &o.metadata);
+        by_meta(&mut self.buckets, |o| &o.metadata);
+        self.undecodable
+            .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+        self.missing_kinds.sort();
+        self.missing_kinds.dedup();
+    }
+
+    /// Number of decoded objects of every kind.
+    pub fn object_count(&self) -> usize {
+        self.kustomizations.len()
+            + self.helm_releases.len()
+            + self.git_repositories.len()
+            + self.oci_repositories.len()
+            + self.helm_charts.len()
+            + self.buckets.len()
+    }
+}
+
+fn decode<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(item: D) -> Result<T, String> {
+    serde_path_to_error::deserialize(item).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde_json appends " at line L column C" which means nothing for a sub-document.
+        let inner = match inner.rfind(" at line ") {
+            Some(i) => inner[..i].to_string(),
+            None => inner,
+        };
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}

@@ -1,0 +1,284 @@
+//! The configuration file as written: every field optional, unknown fields rejected.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, Credentials, HumanDuration, LedgerBackend, SecretRef};
+
+/// Top level of `config.yaml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    pub cluster: Option<String>,
+    pub namespaces: Option<Vec<String>>,
+    pub label_selector: Option<String>,
+    pub kinds: Option<Vec<String>>,
+    pub schedule: Option<String>,
+    pub schedule_jitter: Option<HumanDuration>,
+    pub statuses: Option<RawStatuses>,
+    pub forges: Option<Vec<RawForge>>,
+    pub ledger: Option<RawLedger>,
+    pub http: Option<RawHttp>,
+    pub pushgateway: Option<RawPushgateway>,
+    pub kube: Option<RawKube>,
+    pub leader_election: Option<RawLeaderElection>,
+    pub shutdown_grace_period: Option<HumanDuration>,
+}
+
+/// `statuses:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawStatuses {
+    pub context: Option<String>,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub read_back: Option<bool>,
+}
+
+/// One entry of `forges:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForge {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub host: Option<String>,
+    pub api_url: Option<String>,
+    pub credentials: Option<RawCredentials>,
+    pub repositories: Option<Vec<String>>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub request_timeout: Option<HumanDuration>,
+}
+
+/// `forges[].credentials`: exactly one of the three.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCredentials {
+    pub token: Option<RawSecretRef>,
+    pub basic: Option<RawBasic>,
+    pub github_app: Option<RawGitHubApp>,
+}
+
+/// `credentials.basic`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawBasic {
+    pub username: Option<String>,
+    pub password: Option<RawSecretRef>,
+}
+
+/// `credentials.githubApp`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawGitHubApp {
+    pub app_id: Option<u64>,
+    pub installation_id: Option<u64>,
+    pub private_key: Option<RawSecretRef>,
+}
+
+/// A reference to a secret value: exactly one of `env`, `file`, `secret`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSecretRef {
+    pub env: Option<String>,
+    pub file: Option<PathBuf>,
+    pub secret: Option<RawKubernetesSecret>,
+}
+
+/// `secret: {name, key, namespace}`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetesSecret {
+    pub name: String,
+    pub key: String,
+    pub namespace: Option<String>,
+}
+
+/// `forges[].rateLimit`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRateLimit {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+    pub concurrency: Option<u32>,
+}
+
+/// `ledger:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLedger {
+    pub backend: Option<String>,
+    pub config_map_name: Option<String>,
+    pub namespace: Option<String>,
+    pub path: Option<PathBuf>,
+    pub prune_after: Option<HumanDuration>,
+}
+
+/// `http:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHttp {
+    pub listen: Option<String>,
+    pub ready_max_age_periods: Option<u32>,
+}
+
+/// `pushgateway:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPushgateway {
+    pub url: Option<String>,
+    pub job: Option<String>,
+}
+
+/// `kube:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKube {
+    pub page_size: Option<u32>,
+    pub request_timeout: Option<HumanDuration>,
+    pub max_pages: Option<u32>,
+}
+
+/// `leaderElection:`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLeaderElection {
+    pub enabled: Option<bool>,
+    pub lease_name: Option<String>,
+    pub namespace: Option<String>,
+    pub lease_duration: Option<HumanDuration>,
+}
+
+fn secret_ref(r: &SecretRef) -> RawSecretRef {
+    match r {
+        SecretRef::Env(name) => RawSecretRef {
+            env: Some(name.clone()),
+            ..Default::default()
+        },
+        SecretRef::File(path) => RawSecretRef {
+            file: Some(path.clone()),
+            ..Default::default()
+        },
+        SecretRef::KubernetesSecret {
+            namespace,
+            name,
+            key,
+        } => RawSecretRef {
+            secret: Some(RawKubernetesSecret {
+                name: name.clone(),
+                key: key.clone(),
+                namespace: namespace.clone(),
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+/// The raw form of a validated configuration, every default filled in.
+pub(super) fn resolved(config: &Config) -> RawConfig {
+    let (backend, config_map_name, namespace, path) = match &config.ledger.backend {
+        LedgerBackend::ConfigMap { name, namespace } => {
+            ("configmap", Some(name.clone()), namespace.clone(), None)
+        }
+        LedgerBackend::File(path) => ("file", None, None, Some(path.clone())),
+        LedgerBackend::Memory => ("memory", None, None, None),
+    };
+    RawConfig {
+        cluster: Some(config.cluster.clone()),
+        namespaces: Some(config.namespaces.clone()),
+        label_selector: Some(config.label_selector.as_str().to_string()),
+        kinds: Some(
+            config
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+        ),
+        schedule: Some(config.schedule.to_string()),
+        schedule_jitter: Some(HumanDuration(config.schedule_jitter)),
+        statuses: Some(RawStatuses {
+            context: Some(config.statuses.context.source().to_string()),
+            description: Some(config.statuses.description.source().to_string()),
+            target_url: Some(
+                config
+                    .statuses
+                    .target_url
+                    .as_ref()
+                    .map_or(String::new(), |t| t.source().to_string()),
+            ),
+            read_back: Some(config.statuses.read_back),
+        }),
+        forges: Some(
+            config
+                .forges
+                .iter()
+                .map(|f| RawForge {
+                    name: Some(f.name.clone()),
+                    kind: Some(f.kind.as_str().to_string()),
+                    host: Some(f.host.clone()),
+                    api_url: Some(f.api_url.clone()),
+                    credentials: Some(match &f.credentials {
+                        Credentials::Token(r) => RawCredentials {
+                            token: Some(secret_ref(r)),
+                            ..Default::default()
+                        },
+                        Credentials::Basic { username, password } => RawCredentials {
+                            basic: Some(RawBasic {
+                                username: Some(username.clone()),
+                                password: Some(secret_ref(password)),
+                            }),
+                            ..Default::default()
+                        },
+                        Credentials::GitHubApp {
+                            app_id,
+                            installation_id,
+                            private_key,
+                        } => RawCredentials {
+                            github_app: Some(RawGitHubApp {
+                                app_id: Some(*app_id),
+                                installation_id: *installation_id,
+                                private_key: Some(secret_ref(private_key)),
+                            }),
+                            ..Default::default()
+                        },
+                    }),
+                    repositories: Some(f.repositories.patterns.clone()),
+                    rate_limit: Some(RawRateLimit {
+                        per_minute: Some(f.rate_limit.per_minute),
+                        per_hour: Some(f.rate_limit.per_hour),
+                        concurrency: Some(f.rate_limit.concurrency),
+                    }),
+                    request_timeout: Some(HumanDuration(f.request_timeout)),
+                })
+                .collect(),
+        ),
+        ledger: Some(RawLedger {
+            backend: Some(backend.to_string()),
+            config_map_name,
+            namespace,
+            path,
+            prune_after: Some(HumanDuration(config.ledger.prune_after)),
+        }),
+        http: Some(RawHttp {
+            listen: Some(config.http.listen.to_string()),
+            ready_max_age_periods: Some(config.http.ready_max_age_periods),
+        }),
+        pushgateway: config.pushgateway.as_ref().map(|p| RawPushgateway {
+            url: Some(p.url.clone()),
+            job: Some(p.job.clone()),
+        }),
+        kube: Some(RawKube {
+            page_size: Some(config.kube.page_size),
+            request_timeout: Some(HumanDuration(config.kube.request_timeout)),
+            max_pages: Some(config.kube.max_pages),
+        }),
+        leader_election: Some(RawLeaderElection {
+            enabled: Some(config.leader_election.enabled),
+            lease_name: Some(config.leader_election.lease_name.clone()),
+            namespace: config.leader_election.namespace.clone(),
+            lease_duration: Some(HumanDuration(config.leader_election.lease_duration)),
+        }),
+        shutdown_grace_period: Some(HumanDuration(config.shutdown_grace_period)),
+    }
+}
