@@ -1,8 +1,15 @@
 //! flux-status-exporter: posts Flux reconciliation results as git commit statuses and exports
 //! them as Prometheus metrics.
+//!
+//! One tick is `observe → assess → plan → publish`: [`cluster`] reads a [`cluster::Snapshot`],
+//! [`assess`] turns it into observations about commits, [`plan`] compares them with the
+//! [`ledger`] of what was last posted, and the forge publishers post only the changes.
 
+pub mod assess;
 pub mod cluster;
 pub mod config;
 pub mod flux;
 pub mod forge;
+pub mod ledger;
+pub mod plan;
 pub mod secret;
