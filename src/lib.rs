@@ -6,10 +6,12 @@
 //! [`ledger`] of what was last posted, and the forge publishers post only the changes.
 
 pub mod assess;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod flux;
 pub mod forge;
 pub mod ledger;
 pub mod plan;
+pub mod report;
 pub mod secret;

@@ -1,1 +1,41 @@
-fn main() {}
+//! The `flux-status-exporter` binary: parse arguments, set up logging, run.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use flux_status_exporter::cli::{Cli, LogFormat, execute};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = init_logging(&cli) {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
+    match execute(&cli) {
+        Ok(output) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            // Every error's message already names its input and cause.
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&cli.log_level)
+        .map_err(|e| anyhow::anyhow!("--log-level `{}`: {e}", cli.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}

@@ -198,6 +198,12 @@ fn add_item(
         .and_then(Value::as_str)
         .unwrap_or("");
     let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    if api_version.is_empty() || kind_name.is_empty() {
+        return Err(
+            "has no apiVersion and kind: not a Kubernetes object (is this a kubectl dump?)"
+                .to_string(),
+        );
+    }
     let Some(kind) = flux_kind(api_version, kind_name) else {
         *report
             .ignored_kinds
@@ -390,6 +396,12 @@ items:
         assert_eq!(
             parse("kind: List\nitems: 3\n").unwrap_err().to_string(),
             "dump.yaml: document 1: `items` is not a list"
+        );
+        assert_eq!(
+            parse("cluster: demo\nforges: []\n")
+                .unwrap_err()
+                .to_string(),
+            "dump.yaml: document 1, item 1: has no apiVersion and kind: not a Kubernetes object (is this a kubectl dump?)"
         );
     }
 

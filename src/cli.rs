@@ -1,0 +1,166 @@
+//! Command-line interface: arguments parsed once into typed commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::assess::assess;
+use crate::cluster::Snapshot;
+use crate::cluster::dump::{DumpError, DumpFilter, DumpReport, read_dump_file};
+use crate::config::{Config, ConfigError};
+use crate::ledger::Ledger;
+use crate::plan::plan;
+use crate::report;
+
+/// Version and build commit, as shown by `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from, or `unknown`.
+pub const BUILD_COMMIT: &str = env!("FLUX_STATUS_EXPORTER_BUILD_COMMIT");
+
+fn long_version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (commit ",
+        env!("FLUX_STATUS_EXPORTER_BUILD_COMMIT"),
+        ")"
+    )
+}
+
+/// Posts Flux reconciliation results as git commit statuses and exports them as Prometheus
+/// metrics.
+#[derive(Debug, Parser)]
+#[command(name = "flux-status-exporter", version = long_version(), about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (see config.yaml in the repository); built-in defaults when absent.
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_STATUS_EXPORTER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FLUX_STATUS_EXPORTER_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `flux_status_exporter=debug`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "FLUX_STATUS_EXPORTER_LOG",
+        value_name = "FILTER"
+    )]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the commit statuses that would be posted for the current state, posting nothing.
+    Plan(PlanArgs),
+    /// Validate the configuration and print it with every default filled in.
+    CheckConfig,
+}
+
+/// `plan` arguments.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: PathBuf,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// `plan` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// A command that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+}
+
+impl CommandError {
+    /// The process exit code: 2 for bad input (configuration, snapshot), 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CommandError::Config(_) | CommandError::Dump(_) => ExitCode::from(2),
+        }
+    }
+}
+
+/// Loads the configuration named on the command line, or the built-in defaults.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    match path {
+        Some(path) => Config::load(path),
+        None => Ok(Config::built_in()),
+    }
+}
+
+/// Runs the parsed command; returns what to print on standard output.
+pub fn execute(cli: &Cli) -> Result<String, CommandError> {
+    let config = load_config(cli.config.as_deref())?;
+    match &cli.command {
+        Command::CheckConfig => {
+            tracing::info!(source = %config.source, forges = config.forges.len(), "configuration is valid");
+            Ok(config.to_yaml())
+        }
+        Command::Plan(args) => {
+            let snapshot = read_snapshot(&args.snapshot, &config)?;
+            let assessment = assess(&snapshot, &config);
+            for resource in &assessment.resources {
+                if let Some(why) = &resource.unattributed {
+                    tracing::info!(resource = %resource.resource, "no commit status: {why}");
+                }
+            }
+            let planned = plan(&assessment, &Ledger::new(), &config);
+            Ok(match args.output {
+                OutputFormat::Table => report::plan_table(&planned),
+                OutputFormat::Json => report::plan_json(&planned),
+            })
+        }
+    }
+}
+
+/// Reads a dump with the configuration's namespaces and selector, logging what was skipped.
+pub fn read_snapshot(path: &std::path::Path, config: &Config) -> Result<Snapshot, DumpError> {
+    let filter = DumpFilter {
+        namespaces: &config.namespaces,
+        selector: &config.label_selector,
+    };
+    let (snapshot, report) = read_dump_file(path, filter)?;
+    log_dump_report(path, &snapshot, &report);
+    Ok(snapshot)
+}
+
+fn log_dump_report(path: &std::path::Path, snapshot: &Snapshot, report: &DumpReport) {
+    for (kind, count) in &report.ignored_kinds {
+        tracing::warn!(file = %path.display(), "ignoring {count} object(s) of `{kind}`: not a Flux kind and version the exporter reads");
+    }
+    for object in &snapshot.undecodable {
+        tracing::warn!(file = %path.display(), "skipping {object}");
+    }
+}
