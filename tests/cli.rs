@@ -1,5 +1,7 @@
 //! The binary, run as a newcomer would run it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
