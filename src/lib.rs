@@ -12,6 +12,7 @@ pub mod config;
 pub mod flux;
 pub mod forge;
 pub mod ledger;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod secret;

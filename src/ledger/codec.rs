@@ -51,7 +51,10 @@ struct Interner {
 
 impl Interner {
     fn new() -> Self {
-        Interner { index: HashMap::new(), values: Vec::new() }
+        Interner {
+            index: HashMap::new(),
+            values: Vec::new(),
+        }
     }
 
     fn id(&mut self, value: &str) -> u32 {
@@ -123,7 +126,10 @@ pub fn encode(ledger: &Ledger) -> Vec<u8> {
 
 /// Reads a stored ledger; `source_name` names it in errors.
 pub fn decode(bytes: &[u8], source_name: &str) -> Result<Ledger, LedgerError> {
-    let corrupt = |problem: String| LedgerError::Corrupt { source_name: source_name.to_string(), problem };
+    let corrupt = |problem: String| LedgerError::Corrupt {
+        source_name: source_name.to_string(),
+        problem,
+    };
     #[derive(Deserialize)]
     struct VersionOnly {
         version: Option<u32>,
@@ -139,11 +145,17 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Ledger, LedgerError> {
         }
         None => return Err(corrupt("not a ledger: no format version".to_string())),
     }
-    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a ledger: {e}")))?;
+    let stored: Stored =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a ledger: {e}")))?;
     let lookup = |table: &[String], id: u32, what: &str| {
-        table.get(id as usize).cloned().ok_or_else(|| corrupt(format!("{what} index {id} is out of range")))
+        table
+            .get(id as usize)
+            .cloned()
+            .ok_or_else(|| corrupt(format!("{what} index {id} is out of range")))
     };
-    let time = |seconds: i64| Timestamp::from_second(seconds).map_err(|e| corrupt(format!("bad time {seconds}: {e}")));
+    let time = |seconds: i64| {
+        Timestamp::from_second(seconds).map_err(|e| corrupt(format!("bad time {seconds}: {e}")))
+    };
     let mut ledger = Ledger::new();
     for (repository, sha, context, state, reason, posted_at) in stored.statuses {
         let repository = lookup(&stored.repositories, repository, "repository")?;
@@ -151,7 +163,8 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Ledger, LedgerError> {
             .split_once(' ')
             .map(|(h, r)| (h.to_string(), r.to_string()))
             .ok_or_else(|| corrupt(format!("repository `{repository}` has no host")))?;
-        let sha = CommitSha::from_hex(&sha).ok_or_else(|| corrupt(format!("`{sha}` is not a commit sha")))?;
+        let sha = CommitSha::from_hex(&sha)
+            .ok_or_else(|| corrupt(format!("`{sha}` is not a commit sha")))?;
         let state = match state {
             'p' => CommitState::Pending,
             's' => CommitState::Success,
@@ -160,18 +173,35 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Ledger, LedgerError> {
             other => return Err(corrupt(format!("unknown state code `{other}`"))),
         };
         ledger.insert_raw(
-            StatusKey { host, repository, sha, context: lookup(&stored.contexts, context, "context")? },
-            PostedStatus { state, reason: lookup(&stored.reasons, reason, "reason")?, posted_at: time(posted_at)? },
+            StatusKey {
+                host,
+                repository,
+                sha,
+                context: lookup(&stored.contexts, context, "context")?,
+            },
+            PostedStatus {
+                state,
+                reason: lookup(&stored.reasons, reason, "reason")?,
+                posted_at: time(posted_at)?,
+            },
         );
     }
     for r in stored.resources {
         ledger.insert_resource_raw(
-            ResourceRef { kind: r.kind, namespace: r.namespace, name: r.name },
+            ResourceRef {
+                kind: r.kind,
+                namespace: r.namespace,
+                name: r.name,
+            },
             ResourceRecord {
                 state: r.state,
                 reason: lookup(&stored.reasons, r.reason, "reason")?,
                 failures: r.failures,
-                drift: r.drift_since.map(time).transpose()?.map(|since| DriftRecord { since }),
+                drift: r
+                    .drift_since
+                    .map(time)
+                    .transpose()?
+                    .map(|since| DriftRecord { since }),
                 left_success_at: r.left_success_at.map(time).transpose()?,
                 gone_since: r.gone_since.map(time).transpose()?,
             },

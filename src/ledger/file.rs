@@ -25,7 +25,11 @@ impl FileStore {
     }
 
     fn io(&self, action: &'static str, source: std::io::Error) -> LedgerError {
-        LedgerError::Io { path: self.path.display().to_string(), action, source }
+        LedgerError::Io {
+            path: self.path.display().to_string(),
+            action,
+            source,
+        }
     }
 
     /// Reads the ledger. A missing file is an empty ledger. A corrupt or incompatible file is
@@ -35,18 +39,30 @@ impl FileStore {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Loaded { ledger: Ledger::new(), discarded: None });
+                return Ok(Loaded {
+                    ledger: Ledger::new(),
+                    discarded: None,
+                });
             }
             Err(e) => return Err(self.io("cannot read", e)),
         };
         match decode(&bytes, &self.path.display().to_string()) {
-            Ok(ledger) => Ok(Loaded { ledger, discarded: None }),
+            Ok(ledger) => Ok(Loaded {
+                ledger,
+                discarded: None,
+            }),
             Err(problem) => {
-                let aside = self.path.with_extension(format!("corrupt-{}", jiff::Timestamp::now().as_second()));
-                std::fs::rename(&self.path, &aside).map_err(|e| self.io("cannot move the unreadable ledger aside", e))?;
+                let aside = self
+                    .path
+                    .with_extension(format!("corrupt-{}", jiff::Timestamp::now().as_second()));
+                std::fs::rename(&self.path, &aside)
+                    .map_err(|e| self.io("cannot move the unreadable ledger aside", e))?;
                 Ok(Loaded {
                     ledger: Ledger::new(),
-                    discarded: Some(format!("{problem}; moved to {} and starting fresh", aside.display())),
+                    discarded: Some(format!(
+                        "{problem}; moved to {} and starting fresh",
+                        aside.display()
+                    )),
                 })
             }
         }
@@ -59,7 +75,11 @@ impl FileStore {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temp)?;

@@ -69,9 +69,16 @@ pub struct Loaded {
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger {source_name}: {problem}")]
-    Corrupt { source_name: String, problem: String },
+    Corrupt {
+        source_name: String,
+        problem: String,
+    },
     #[error("ledger {path}: {action}: {source}")]
-    Io { path: String, action: &'static str, source: std::io::Error },
+    Io {
+        path: String,
+        action: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// The last-posted state of every status and the remembered facts of every object.
@@ -94,9 +101,19 @@ impl Ledger {
     }
 
     /// Records a delivered status.
-    pub fn record(&mut self, key: StatusKey, state: CommitState, reason: &str, posted_at: Timestamp) {
+    pub fn record(
+        &mut self,
+        key: StatusKey,
+        state: CommitState,
+        reason: &str,
+        posted_at: Timestamp,
+    ) {
         let posted_at = whole_seconds(posted_at);
-        let new = PostedStatus { state, reason: reason.to_string(), posted_at };
+        let new = PostedStatus {
+            state,
+            reason: reason.to_string(),
+            posted_at,
+        };
         if self.statuses.get(&key) != Some(&new) {
             self.statuses.insert(key, new);
             self.dirty = true;
@@ -105,7 +122,9 @@ impl Ledger {
 
     /// Every record whose last posted state is `pending`.
     pub fn pending(&self) -> impl Iterator<Item = (&StatusKey, &PostedStatus)> {
-        self.statuses.iter().filter(|(_, p)| p.state == CommitState::Pending)
+        self.statuses
+            .iter()
+            .filter(|(_, p)| p.state == CommitState::Pending)
     }
 
     /// Every status record.
@@ -151,7 +170,9 @@ impl Ledger {
         let mut present: HashSet<&ResourceRef> = HashSet::with_capacity(assessment.resources.len());
         for r in &assessment.resources {
             present.insert(&r.resource);
-            let drift_since = r.drift.map(|hint| whole_seconds(hint.map_or(now, |t| t.min(now))));
+            let drift_since = r
+                .drift
+                .map(|hint| whole_seconds(hint.map_or(now, |t| t.min(now))));
             let record = match self.resources.get_mut(&r.resource) {
                 Some(record) => record,
                 None => {
@@ -208,8 +229,10 @@ impl Ledger {
     /// observed is forgotten. Returns how many records were dropped.
     pub fn prune(&mut self, cutoff: Timestamp, in_use: impl Fn(&StatusKey) -> bool) -> usize {
         let before = self.statuses.len() + self.resources.len();
-        self.statuses.retain(|key, posted| posted.posted_at >= cutoff || in_use(key));
-        self.resources.retain(|_, record| record.gone_since.is_none_or(|gone| gone >= cutoff));
+        self.statuses
+            .retain(|key, posted| posted.posted_at >= cutoff || in_use(key));
+        self.resources
+            .retain(|_, record| record.gone_since.is_none_or(|gone| gone >= cutoff));
         let dropped = before - self.statuses.len() - self.resources.len();
         if dropped > 0 {
             self.dirty = true;
