@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod server;
