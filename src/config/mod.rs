@@ -511,8 +511,8 @@ fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
             let name = raw_ledger
                 .config_map_name
                 .unwrap_or_else(|| "flux-status-exporter-ledger".to_string());
-            if !is_dns_subdomain(&name) || name.len() > 240 {
-                return Err(v.invalid("ledger.configMapName", format!("`{name}` is not a valid ConfigMap name (at most 240 characters, leaving room for shard suffixes)")));
+            if !is_dns_subdomain(&name) || name.len() > 200 {
+                return Err(v.invalid("ledger.configMapName", format!("`{name}` is not a valid ConfigMap name (at most 200 characters, leaving room for shard suffixes)")));
             }
             let namespace = raw_ledger.namespace.filter(|n| !n.is_empty());
             if let Some(ns) = &namespace

@@ -6,6 +6,7 @@
 //! again. The ledger changes only on transitions, so an idle tick has nothing to save.
 
 mod codec;
+mod configmap;
 mod file;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +15,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use codec::{FORMAT_VERSION, decode, encode};
+pub use configmap::{ConfigMapStore, Saved};
 pub use file::FileStore;
 
 use crate::assess::{Assessment, CommitState, ResourceState};
@@ -78,6 +80,12 @@ pub enum LedgerError {
         path: String,
         action: &'static str,
         source: std::io::Error,
+    },
+    #[error("ledger {object}: {action}: {message}")]
+    Kube {
+        action: &'static str,
+        object: String,
+        message: String,
     },
 }
 

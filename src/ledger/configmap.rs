@@ -1,0 +1,444 @@
+//! A ledger in ConfigMaps in the exporter's own namespace: the default in a cluster.
+//!
+//! The head ConfigMap `<name>` holds a manifest (format, generation, shard count, checksum) and,
+//! while the compressed ledger is small, the ledger itself. A larger ledger is split over
+//! `<name>-<generation>-<i>` shards written *before* the head is switched to them, so a crash at
+//! any point leaves the head pointing at a complete ledger. Writes use the head's
+//! `resourceVersion`: on a conflict the other writer's ledger is read and merged, then the write
+//! is retried.
+
+use std::io::{Read, Write};
+use std::sync::Mutex;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use ring::digest;
+
+use super::{FORMAT_VERSION, Ledger, LedgerError, Loaded, decode, encode};
+
+/// Largest compressed ledger kept inline in the head ConfigMap, and the size of each shard;
+/// well under the API server's 1 MiB limit on a ConfigMap.
+pub const SHARD_BYTES: usize = 768 * 1024;
+/// Largest ledger accepted after decompression, so a damaged or hostile ConfigMap cannot
+/// exhaust memory.
+pub const MAX_LEDGER_BYTES: u64 = 256 * 1024 * 1024;
+/// Conflicting writes are merged and retried this many times.
+const MAX_ATTEMPTS: usize = 5;
+const PAYLOAD_KEY: &str = "ledger.json.gz";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+const INSTANCE_LABEL: &str = "flux-status-exporter.io/ledger";
+
+#[derive(Debug, Clone, Default)]
+struct Head {
+    resource_version: Option<String>,
+    generation: u64,
+}
+
+/// A ledger stored in ConfigMaps.
+pub struct ConfigMapStore {
+    api: Api<ConfigMap>,
+    name: String,
+    namespace: String,
+    head: Mutex<Head>,
+}
+
+/// What the last save wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// Compressed size of the ledger.
+    pub bytes: usize,
+    /// Shard ConfigMaps used (0: inline in the head).
+    pub shards: u32,
+    /// Conflicts merged before the write succeeded.
+    pub conflicts: usize,
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == code)
+}
+
+fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_LEDGER_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot decompress: {e}"))?;
+    if out.len() as u64 > MAX_LEDGER_BYTES {
+        return Err(format!(
+            "decompresses to more than {MAX_LEDGER_BYTES} bytes"
+        ));
+    }
+    Ok(out)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    digest::digest(&digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ConfigMapStore {
+    /// A store named `name` in `namespace`.
+    pub fn new(client: kube::Client, namespace: &str, name: &str) -> ConfigMapStore {
+        ConfigMapStore {
+            api: Api::namespaced(client, namespace),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            head: Mutex::new(Head::default()),
+        }
+    }
+
+    fn source_name(&self) -> String {
+        format!("ConfigMap {}/{}", self.namespace, self.name)
+    }
+
+    fn kube_error(&self, action: &'static str, object: &str, err: &kube::Error) -> LedgerError {
+        LedgerError::Kube {
+            action,
+            object: format!("ConfigMap {}/{object}", self.namespace),
+            message: describe(err),
+        }
+    }
+
+    fn shard_name(&self, generation: u64, index: u32) -> String {
+        format!("{}-{generation}-{index}", self.name)
+    }
+
+    fn labels(&self, component: &str) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([
+            (
+                "app.kubernetes.io/name".to_string(),
+                "flux-status-exporter".to_string(),
+            ),
+            (COMPONENT_LABEL.to_string(), component.to_string()),
+            (INSTANCE_LABEL.to_string(), self.name.clone()),
+        ])
+    }
+
+    fn set_head(&self, head: Head) {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+    }
+
+    fn current_head(&self) -> Head {
+        self.head.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the ledger. No head ConfigMap is an empty ledger; an unreadable one gives a fresh
+    /// ledger and says why in `discarded` (the next save replaces it).
+    pub async fn load(&self) -> Result<Loaded, LedgerError> {
+        match self.read_current().await? {
+            None => {
+                self.set_head(Head::default());
+                Ok(Loaded {
+                    ledger: Ledger::new(),
+                    discarded: None,
+                })
+            }
+            Some((head, Ok(ledger))) => {
+                self.set_head(head);
+                Ok(Loaded {
+                    ledger,
+                    discarded: None,
+                })
+            }
+            Some((head, Err(problem))) => {
+                self.set_head(head);
+                Ok(Loaded {
+                    ledger: Ledger::new(),
+                    discarded: Some(format!("{problem}; starting fresh")),
+                })
+            }
+        }
+    }
+
+    /// The head and the ledger it points at, or why that ledger is unusable.
+    async fn read_current(&self) -> Result<Option<(Head, Result<Ledger, String>)>, LedgerError> {
+        let Some(cm) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.kube_error("cannot read", &self.name, &e))?
+        else {
+            return Ok(None);
+        };
+        let data = cm.data.clone().unwrap_or_default();
+        let field = |key: &str| data.get(key).map(String::as_str).unwrap_or("");
+        let generation: u64 = field("generation").parse().unwrap_or(0);
+        let shards: u32 = field("shards").parse().unwrap_or(0);
+        let head = Head {
+            resource_version: cm.metadata.resource_version.clone(),
+            generation,
+        };
+        if field("format") != FORMAT_VERSION.to_string() {
+            let problem = format!(
+                "ledger {}: format `{}` is not {FORMAT_VERSION}",
+                self.source_name(),
+                field("format")
+            );
+            return Ok(Some((head, Err(problem))));
+        }
+        let payload = if shards == 0 {
+            match cm.binary_data.as_ref().and_then(|b| b.get(PAYLOAD_KEY)) {
+                Some(ByteString(bytes)) => bytes.clone(),
+                None => {
+                    return Ok(Some((
+                        head,
+                        Err(format!("ledger {}: no `{PAYLOAD_KEY}`", self.source_name())),
+                    )));
+                }
+            }
+        } else {
+            let mut payload = Vec::new();
+            for index in 0..shards {
+                let name = self.shard_name(generation, index);
+                let shard = self
+                    .api
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| self.kube_error("cannot read", &name, &e))?;
+                match shard
+                    .and_then(|s| s.binary_data)
+                    .and_then(|mut b| b.remove(PAYLOAD_KEY))
+                {
+                    Some(ByteString(bytes)) => payload.extend(bytes),
+                    None => {
+                        return Ok(Some((
+                            head,
+                            Err(format!(
+                                "ledger {}: shard {name} is missing",
+                                self.source_name()
+                            )),
+                        )));
+                    }
+                }
+            }
+            payload
+        };
+        if sha256_hex(&payload) != field("sha256") {
+            return Ok(Some((
+                head,
+                Err(format!("ledger {}: checksum mismatch", self.source_name())),
+            )));
+        }
+        let ledger = gunzip(&payload)
+            .map_err(|e| format!("ledger {}: {e}", self.source_name()))
+            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()));
+        Ok(Some((head, ledger)))
+    }
+
+    async fn write_shard(
+        &self,
+        name: &str,
+        generation: u64,
+        chunk: &[u8],
+    ) -> Result<(), LedgerError> {
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(self.labels("ledger-shard")),
+                annotations: Some(std::collections::BTreeMap::from([(
+                    "flux-status-exporter.io/generation".to_string(),
+                    generation.to_string(),
+                )])),
+                ..Default::default()
+            },
+            binary_data: Some(std::collections::BTreeMap::from([(
+                PAYLOAD_KEY.to_string(),
+                ByteString(chunk.to_vec()),
+            )])),
+            ..Default::default()
+        };
+        match self.api.create(&PostParams::default(), &cm).await {
+            Ok(_) => Ok(()),
+            // A shard left by an interrupted save of the same generation: overwrite it.
+            Err(e) if is_status(&e, 409) => {
+                let existing = self
+                    .api
+                    .get(name)
+                    .await
+                    .map_err(|e| self.kube_error("cannot read", name, &e))?;
+                let mut replacement = cm;
+                replacement.metadata.resource_version = existing.metadata.resource_version;
+                self.api
+                    .replace(name, &PostParams::default(), &replacement)
+                    .await
+                    .map_err(|e| self.kube_error("cannot write", name, &e))?;
+                Ok(())
+            }
+            Err(e) => Err(self.kube_error("cannot write", name, &e)),
+        }
+    }
+
+    /// Writes the ledger, merging in what a concurrent writer saved, and marks it saved.
+    pub async fn save(&self, ledger: &mut Ledger) -> Result<Saved, LedgerError> {
+        let mut conflicts = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            let head = self.current_head();
+            let payload = gzip(&encode(ledger));
+            let checksum = sha256_hex(&payload);
+            let generation = head.generation + 1;
+            let chunks: Vec<&[u8]> = if payload.len() <= SHARD_BYTES {
+                Vec::new()
+            } else {
+                payload.chunks(SHARD_BYTES).collect()
+            };
+            for (index, chunk) in chunks.iter().enumerate() {
+                self.write_shard(
+                    &self.shard_name(generation, index as u32),
+                    generation,
+                    chunk,
+                )
+                .await?;
+            }
+            let shards = chunks.len() as u32;
+            let cm = ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    labels: Some(self.labels("ledger")),
+                    resource_version: head.resource_version.clone(),
+                    ..Default::default()
+                },
+                data: Some(std::collections::BTreeMap::from([
+                    ("format".to_string(), FORMAT_VERSION.to_string()),
+                    ("generation".to_string(), generation.to_string()),
+                    ("shards".to_string(), shards.to_string()),
+                    ("sha256".to_string(), checksum),
+                ])),
+                binary_data: (shards == 0).then(|| {
+                    std::collections::BTreeMap::from([(
+                        PAYLOAD_KEY.to_string(),
+                        ByteString(payload.clone()),
+                    )])
+                }),
+                ..Default::default()
+            };
+            let written = match &head.resource_version {
+                Some(_) => {
+                    self.api
+                        .replace(&self.name, &PostParams::default(), &cm)
+                        .await
+                }
+                None => self.api.create(&PostParams::default(), &cm).await,
+            };
+            match written {
+                Ok(stored) => {
+                    self.set_head(Head {
+                        resource_version: stored.metadata.resource_version,
+                        generation,
+                    });
+                    ledger.mark_saved();
+                    self.collect_garbage(generation).await;
+                    return Ok(Saved {
+                        bytes: payload.len(),
+                        shards,
+                        conflicts,
+                    });
+                }
+                // Someone else wrote (409), or the head was deleted under us (404): take in what
+                // is there now and try again.
+                Err(e) if is_status(&e, 409) || is_status(&e, 404) => {
+                    conflicts += 1;
+                    tracing::info!(configmap = %self.name, "ledger changed concurrently ({}); merging and retrying", describe(&e));
+                    match self.read_current().await? {
+                        None => self.set_head(Head {
+                            resource_version: None,
+                            generation,
+                        }),
+                        Some((theirs, contents)) => {
+                            if let Ok(other) = contents {
+                                ledger.merge(other);
+                            }
+                            let generation = theirs.generation.max(generation);
+                            self.set_head(Head {
+                                generation,
+                                ..theirs
+                            });
+                        }
+                    }
+                }
+                Err(e) => return Err(self.kube_error("cannot write", &self.name, &e)),
+            }
+        }
+        Err(LedgerError::Kube {
+            action: "cannot write",
+            object: format!("ConfigMap {}/{}", self.namespace, self.name),
+            message: format!("still conflicting after {MAX_ATTEMPTS} attempts"),
+        })
+    }
+
+    /// Deletes shards of other generations (left by earlier saves or interrupted ones).
+    /// Failures only leave garbage behind, so they are logged, not returned.
+    async fn collect_garbage(&self, keep: u64) {
+        let selector = format!(
+            "{COMPONENT_LABEL}=ledger-shard,{INSTANCE_LABEL}={}",
+            self.name
+        );
+        let list = match self
+            .api
+            .list(&ListParams::default().labels(&selector))
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(configmap = %self.name, "cannot list old ledger shards: {}", describe(&e));
+                return;
+            }
+        };
+        let prefix = format!("{}-{keep}-", self.name);
+        for shard in list.items {
+            let Some(name) = shard.metadata.name else {
+                continue;
+            };
+            if name.starts_with(&prefix) {
+                continue;
+            }
+            if let Err(e) = self.api.delete(&name, &DeleteParams::default()).await
+                && !is_status(&e, 404)
+            {
+                tracing::warn!(configmap = %name, "cannot delete an old ledger shard: {}", describe(&e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_round_trips_and_refuses_bombs() {
+        let data = vec![b'x'; 10_000];
+        assert_eq!(gunzip(&gzip(&data)).unwrap(), data);
+        assert!(
+            gunzip(b"not gzip")
+                .unwrap_err()
+                .starts_with("cannot decompress")
+        );
+    }
+
+    #[test]
+    fn checksums_are_hex_sha256() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
