@@ -15,5 +15,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod schedule;
 pub mod secret;
 pub mod server;
