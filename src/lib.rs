@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod flux;
 pub mod forge;
+pub mod leader;
 pub mod ledger;
 pub mod metrics;
 pub mod plan;
