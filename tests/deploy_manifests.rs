@@ -409,10 +409,33 @@ fn each_overlay_builds_into_exactly_the_objects_of_its_mode() {
     );
     let with_options = build(
         "deployment",
-        &["components/podmonitor", "components/secret-references"],
+        &[
+            "components/podmonitor",
+            "components/secret-references",
+            "components/grafana-dashboards",
+        ],
     );
     assert_eq!(with_options.pod_monitors.len(), 1);
     assert_eq!(with_options.roles.len(), 3);
+    let dashboards: Vec<&str> = with_options
+        .config_maps
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("grafana_dashboard"))
+                .is_some_and(|v| v == "1")
+        })
+        .map(|c| name(&c.metadata))
+        .collect();
+    assert_eq!(
+        dashboards,
+        [
+            "flux-status-exporter-dashboard-health",
+            "flux-status-exporter-dashboard-reconciliation"
+        ]
+    );
     let cron_with_secrets = build("cronjob", &["components/secret-references"]);
     assert_eq!(cron_with_secrets.roles.len(), 2);
 }
