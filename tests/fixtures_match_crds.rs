@@ -15,8 +15,9 @@ use support::crd_schema::{
     CrdSet, StrictSchema, Violation, is_dns1123_label, is_dns1123_subdomain,
 };
 
-/// Folders walked for fixtures, relative to the crate root.
-const FIXTURE_DIRS: [&str; 2] = ["examples", "tests/fixtures"];
+/// Folders walked for fixtures, relative to the crate root: the examples, the test fixtures
+/// and the Flux objects that deploy the exporter.
+const FIXTURE_DIRS: [&str; 3] = ["examples", "tests/fixtures", "deploy/flux"];
 /// Never read as fixtures, should a fixture folder ever contain them.
 const SKIPPED_DIRS: [&str; 1] = ["tests/crds"];
 
@@ -198,6 +199,7 @@ fn every_fixture_object_validates_against_its_flux_crd() {
     for expected in [
         "examples/cluster-snapshot.yaml",
         "tests/fixtures/snapshot-minimal.json",
+        "deploy/flux/flux-status-exporter.yaml",
     ] {
         let checked = walk
             .files

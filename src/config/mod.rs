@@ -572,7 +572,9 @@ fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
         None => None,
         Some(p) => {
             let url = p.url.unwrap_or_default().trim_end_matches('/').to_string();
-            validate_http_url(&url).map_err(|e| v.invalid("pushgateway.url", e))?;
+            // Metrics only, never a credential, and an in-cluster Pushgateway rarely has TLS.
+            validate_http_url(&url, PlainHttp::Anywhere)
+                .map_err(|e| v.invalid("pushgateway.url", e))?;
             let job = p.job.unwrap_or_else(|| "flux-status-exporter".to_string());
             if job.is_empty() || job.contains('/') {
                 return Err(v.invalid(
@@ -640,7 +642,16 @@ fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
 }
 
 /// Checks `url` is an absolute http(s) URL with a host; plain http only to loopback.
-fn validate_http_url(url: &str) -> Result<(), String> {
+/// Where a URL may use plain `http://`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainHttp {
+    /// Only to loopback addresses: the URL receives credentials.
+    LoopbackOnly,
+    /// To any host: nothing secret is sent.
+    Anywhere,
+}
+
+fn validate_http_url(url: &str, plain_http: PlainHttp) -> Result<(), String> {
     let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
     let host = uri.host().unwrap_or("");
     if host.is_empty() {
@@ -651,7 +662,7 @@ fn validate_http_url(url: &str) -> Result<(), String> {
     }
     match uri.scheme_str() {
         Some("https") => Ok(()),
-        Some("http") if is_loopback(host) => Ok(()),
+        Some("http") if plain_http == PlainHttp::Anywhere || is_loopback(host) => Ok(()),
         Some("http") => Err(format!(
             "`{url}` must use https (plain http is only allowed to loopback addresses)"
         )),
@@ -777,7 +788,7 @@ fn validate_forge(v: &Validator<'_>, i: usize, raw: RawForge) -> Result<ForgeCon
                 )
             })?,
     };
-    validate_http_url(&api_url).map_err(|e| v.invalid(at("apiUrl"), e))?;
+    validate_http_url(&api_url, PlainHttp::LoopbackOnly).map_err(|e| v.invalid(at("apiUrl"), e))?;
 
     let creds = raw
         .credentials

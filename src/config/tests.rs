@@ -200,6 +200,29 @@ fn invalid_values_name_the_field_and_the_problem() {
 }
 
 #[test]
+fn an_in_cluster_pushgateway_may_use_plain_http_but_a_forge_api_may_not() {
+    let config =
+        load("pushgateway:\n  url: http://prometheus-pushgateway.monitoring.svc:9091/\n").unwrap();
+    assert_eq!(
+        config.pushgateway,
+        Some(PushgatewayConfig {
+            url: "http://prometheus-pushgateway.monitoring.svc:9091".to_string(),
+            job: "flux-status-exporter".to_string(),
+        })
+    );
+    assert_eq!(
+        error("pushgateway:\n  url: ftp://pushgateway.monitoring:9091\n"),
+        "test.yaml: pushgateway.url: `ftp://pushgateway.monitoring:9091` must start with https://"
+    );
+    assert_eq!(
+        error(
+            "forges:\n  - type: gitea\n    host: gitea.example.com\n    apiUrl: http://gitea.example.com\n    credentials: {token: {env: T}}\n"
+        ),
+        "test.yaml: forges[0].apiUrl: `http://gitea.example.com` must use https (plain http is only allowed to loopback addresses)"
+    );
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let err = Config::load(Path::new("/nonexistent/flux-status-exporter.yaml")).unwrap_err();
     assert_eq!(

@@ -3,3 +3,6 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod grafana;
+pub mod promql;
+pub mod rules;
