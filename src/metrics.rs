@@ -198,7 +198,11 @@ fn help(name: &str) -> &'static str {
 impl Metrics {
     /// Creates the registry for `cluster`, with process metrics and build information.
     pub fn new(cluster: &str, version: &str, commit: &str) -> Result<Metrics, MetricsError> {
-        let registry = Registry::new();
+        // Every series carries the cluster, so exporters of several clusters can share a
+        // Prometheus without relabelling.
+        let labels =
+            std::collections::HashMap::from([("cluster".to_string(), cluster.to_string())]);
+        let registry = Registry::new_custom(None, Some(labels))?;
         let opts = |name: &str| Opts::new(name, help(name));
         let hist = |name: &str, buckets: &[f64]| {
             HistogramOpts::new(name, help(name)).buckets(buckets.to_vec())
@@ -449,6 +453,7 @@ impl Metrics {
                 let labels = metric
                     .get_label()
                     .iter()
+                    .filter(|l| l.name() != "cluster")
                     .map(|l| l.value().to_string())
                     .collect();
                 values.push((

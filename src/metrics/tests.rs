@@ -139,7 +139,9 @@ fn per_object_series_carry_the_object_labels_and_exact_values() {
         ]
     );
     assert!(
-        text.contains("flux_status_build_info{commit=\"abc123\",version=\"0.1.0\"} 1"),
+        text.contains(
+            "flux_status_build_info{commit=\"abc123\",version=\"0.1.0\",cluster=\"prod\"} 1"
+        ),
         "{text}"
     );
 }
@@ -262,16 +264,16 @@ fn exporter_counters_and_histograms_render_with_their_labels() {
     m.set_ledger_size(3, 512);
     let text = m.render(at("2026-11-22T12:00:00Z"));
     for line in [
-        "flux_status_polls_total{outcome=\"success\"} 1",
-        "flux_status_polls_total{outcome=\"failure\"} 0",
-        "flux_status_last_successful_poll_timestamp_seconds 1795348800",
-        "flux_status_kube_requests_total{code=\"200\",resource=\"kustomizations\",verb=\"list\"} 1",
-        "flux_status_kube_requests_total{code=\"error\",resource=\"kustomizations\",verb=\"list\"} 1",
-        "flux_status_commit_status_deliveries_total{forge=\"github\",outcome=\"delivered\",state=\"success\"} 1",
-        "flux_status_forge_rate_limit_remaining{forge=\"github\"} 4999",
-        "flux_status_ledger_entries 3",
-        "flux_status_ledger_bytes 512",
-        "flux_status_poll_duration_seconds_count 1",
+        "flux_status_polls_total{outcome=\"success\",cluster=\"prod\"} 1",
+        "flux_status_polls_total{outcome=\"failure\",cluster=\"prod\"} 0",
+        "flux_status_last_successful_poll_timestamp_seconds{cluster=\"prod\"} 1795348800",
+        "flux_status_kube_requests_total{code=\"200\",resource=\"kustomizations\",verb=\"list\",cluster=\"prod\"} 1",
+        "flux_status_kube_requests_total{code=\"error\",resource=\"kustomizations\",verb=\"list\",cluster=\"prod\"} 1",
+        "flux_status_commit_status_deliveries_total{forge=\"github\",outcome=\"delivered\",state=\"success\",cluster=\"prod\"} 1",
+        "flux_status_forge_rate_limit_remaining{forge=\"github\",cluster=\"prod\"} 4999",
+        "flux_status_ledger_entries{cluster=\"prod\"} 3",
+        "flux_status_ledger_bytes{cluster=\"prod\"} 512",
+        "flux_status_poll_duration_seconds_count{cluster=\"prod\"} 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -302,7 +304,7 @@ fn counters_restored_from_a_previous_run_continue() {
     assert!(
         m.render(at("2026-11-22T12:00:00Z"))
             .lines()
-            .any(|l| l == "flux_status_polls_total{outcome=\"success\"} 42")
+            .any(|l| l == "flux_status_polls_total{outcome=\"success\",cluster=\"prod\"} 42")
     );
     assert!(m.counter_values().contains(&(
         "flux_status_polls_total".to_string(),
