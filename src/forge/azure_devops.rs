@@ -72,6 +72,19 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
     }))
 }
 
+/// Azure DevOps answers a PAT it does not accept with `203` and its sign-in page rather than
+/// `401`; that is a refused credential, not a created status.
+pub fn sign_in_page_is_unauthorized(response: ForgeResponse) -> ForgeResponse {
+    if response.status != 203 {
+        return response;
+    }
+    ForgeResponse {
+        status: 401,
+        message: "the sign-in page came back (203): the PAT was not accepted".into(),
+        ..response
+    }
+}
+
 /// The Azure DevOps publisher.
 #[derive(Debug)]
 pub struct AzureDevOps {
@@ -94,7 +107,10 @@ impl Publisher for AzureDevOps {
         _update: &'a StatusUpdate,
         request: &'a StatusRequest,
     ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(self.transport.send(request))
+        Box::pin(async move {
+            let response = self.transport.send(request).await?;
+            Ok(sign_in_page_is_unauthorized(response))
+        })
     }
 
     fn credential_refused(&self) {

@@ -75,23 +75,25 @@ impl Circuit {
         self.cooldown = self.settings.cooldown;
     }
 
-    /// The request got no usable answer.
-    pub fn failed(&mut self, now: Instant) {
+    /// The request got no usable answer. Returns the cool-down when this opened the circuit.
+    pub fn failed(&mut self, now: Instant) -> Option<Duration> {
         self.failures = self.failures.saturating_add(1);
         match self.state {
             State::HalfOpen { .. } => {
                 self.cooldown = (self.cooldown * 2).min(self.settings.max_cooldown);
-                self.state = State::Open {
-                    until: now + self.cooldown,
-                };
             }
-            State::Closed if self.failures >= self.settings.threshold => {
-                self.state = State::Open {
-                    until: now + self.cooldown,
-                };
-            }
-            _ => {}
+            State::Closed if self.failures >= self.settings.threshold => {}
+            _ => return None,
         }
+        self.state = State::Open {
+            until: now + self.cooldown,
+        };
+        Some(self.cooldown)
+    }
+
+    /// Consecutive failed requests.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 
     /// A request that began was never sent (its credential could not be read): a probe slot it
@@ -122,10 +124,10 @@ mod tests {
     fn a_run_of_failures_opens_the_circuit_for_the_cooldown() {
         let mut c = Circuit::new(SETTINGS);
         let t0 = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(c.begin(t0), Ok(()));
-            c.failed(t0);
-        }
+        assert_eq!(c.begin(t0), Ok(()));
+        assert_eq!(c.failed(t0), None);
+        assert_eq!(c.failed(t0), None);
+        assert_eq!(c.failed(t0), Some(Duration::from_secs(30)));
         assert_eq!(
             c.begin(t0 + Duration::from_secs(29)),
             Err(Refusal::Open {

@@ -511,12 +511,15 @@ impl Publishers {
                     Step::Transient(format!("request failed: {e}"), None)
                 }
                 Some(Ok(Err(Failure::Credential(e)))) => {
+                    // Nothing was sent.
+                    outcome.attempts -= 1;
                     lane.state().circuit.abandoned();
                     Step::Done(DeliveryResult::RetryLater {
                         error: format!("credentials: {e}"),
                     })
                 }
                 Some(Ok(Err(Failure::Invalid(e)))) => {
+                    outcome.attempts -= 1;
                     lane.state().circuit.abandoned();
                     Step::Done(DeliveryResult::PermanentError { error: e })
                 }
@@ -542,7 +545,22 @@ impl Publishers {
                     }
                 }
                 Step::Transient(error, retry_after) => {
-                    lane.state().circuit.failed(self.clock.now());
+                    let opened = {
+                        let mut state = lane.state();
+                        state
+                            .circuit
+                            .failed(self.clock.now())
+                            .map(|cooldown| (state.circuit.failures(), cooldown))
+                    };
+                    if let Some((failures, cooldown)) = opened {
+                        break DeliveryResult::RetryLater {
+                            error: format!(
+                                "{error} ({} has failed {failures} requests in a row; not contacting it for {}s)",
+                                lane.name,
+                                whole_seconds(cooldown)
+                            ),
+                        };
+                    }
                     if out_of_attempts {
                         break DeliveryResult::RetryLater {
                             error: format!("{error} (gave up after {attempts} attempts)"),
@@ -551,7 +569,10 @@ impl Publishers {
                     let wait = self.backoff(attempts).max(retry_after.unwrap_or_default());
                     if wait > self.policy.max_wait {
                         break DeliveryResult::RetryLater {
-                            error: format!("{error} (the forge asks to wait {}s)", wait.as_secs()),
+                            error: format!(
+                                "{error} (the forge asks to wait {}s)",
+                                whole_seconds(wait)
+                            ),
                         };
                     }
                     tokio::select! {
@@ -595,7 +616,7 @@ impl Publishers {
                         Err(Refusal::Open { until, failures }) => Err(format!(
                             "{} is failing ({failures} requests in a row got no answer); not contacting it for {}s",
                             lane.name,
-                            until.saturating_duration_since(now).as_secs()
+                            whole_seconds(until.saturating_duration_since(now))
                         )),
                         Err(Refusal::Probing) => Err(format!(
                             "{} is failing; waiting for a probe request to succeed",
@@ -617,8 +638,8 @@ impl Publishers {
                 return Err(format!(
                     "{}: {why}; next request in {}s, longer than the {}s a tick waits",
                     lane.name,
-                    wait.as_secs(),
-                    self.policy.max_wait.as_secs()
+                    whole_seconds(wait),
+                    whole_seconds(self.policy.max_wait)
                 ));
             }
             tokio::select! {
@@ -736,6 +757,11 @@ impl Publishers {
             .u64(0..=millis);
         half + Duration::from_millis(jitter)
     }
+}
+
+/// A wait in whole seconds, rounded up so that "0s" never describes a real wait.
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 fn secret_refs(credentials: &Credentials) -> Vec<&crate::config::SecretRef> {
