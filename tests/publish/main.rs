@@ -11,6 +11,7 @@ mod common;
 mod azure_devops;
 mod bitbucket_cloud;
 mod bitbucket_server;
+mod cli;
 mod delivery;
 mod gitea;
 mod github;
