@@ -44,6 +44,8 @@ pub struct GitHubFake {
     posts: VecDeque<Instant>,
     /// Posts refused by the secondary rate limit.
     pub rate_limited: usize,
+    /// When each accepted status post arrived (the fake's clock).
+    pub accepted_at: Vec<Instant>,
     /// Primary budget reported in `x-ratelimit-*`: (limit, remaining, reset epoch).
     pub budget: Option<(u64, u64, u64)>,
     next_id: u64,
@@ -61,6 +63,7 @@ impl GitHubFake {
             per_minute: None,
             posts: VecDeque::new(),
             rate_limited: 0,
+            accepted_at: Vec::new(),
             budget: None,
             next_id: 1,
         }
@@ -82,6 +85,20 @@ impl GitHubFake {
     pub fn limit_per_minute(mut self, n: usize) -> GitHubFake {
         self.per_minute = Some(n);
         self
+    }
+
+    /// The most accepted posts that arrived within any 60 seconds.
+    pub fn busiest_minute(&self) -> usize {
+        let times = &self.accepted_at;
+        let mut most = 0;
+        let mut start = 0;
+        for (end, t) in times.iter().enumerate() {
+            while t.duration_since(times[start]) >= Duration::from_secs(60) {
+                start += 1;
+            }
+            most = most.max(end + 1 - start);
+        }
+        most
     }
 
     /// Statuses stored for `repo`/`sha`/`context`.
@@ -263,6 +280,7 @@ impl GitHubFake {
         status["state"] = json!(state);
         status["context"] = json!(context);
         stored.push(status.clone());
+        self.accepted_at.push(mono);
         if let Some((_, remaining, _)) = &mut self.budget {
             *remaining = remaining.saturating_sub(1);
         }
