@@ -13,6 +13,7 @@ mod bitbucket_cloud;
 mod bitbucket_server;
 mod cli;
 mod delivery;
+mod fakes;
 mod gitea;
 mod github;
 mod github_app;
