@@ -15,7 +15,7 @@ use serde_json::json;
 use super::clock::Clock;
 use super::credentials::{CredentialSources, SecretSource};
 use super::github_app::{AppToken, GitHubApp};
-use super::http::{Failure, ForgeResponse, error_chain, read_body, redact_all, sensitive};
+use super::http::{Failure, ForgeResponse, error_chain, reduce, sensitive};
 use super::text::{fit_context, truncate_chars};
 use super::{Prepared, Publisher, StatusRequest, repository_segments, state_description};
 use crate::assess::CommitState;
@@ -170,21 +170,8 @@ pub(super) async fn execute(
     secrets: &[String],
     clock: &dyn Clock,
 ) -> Result<ForgeResponse, Failure> {
-    let response = crab
-        .execute(request)
-        .await
-        .map_err(|e| Failure::Transport(redact_all(&error_chain(&e), secrets)))?;
-    let (parts, body) = response.into_parts();
-    let bytes = read_body(body)
-        .await
-        .map_err(|e| Failure::Transport(redact_all(&e, secrets)))?;
-    Ok(ForgeResponse::from_parts(
-        parts.status.as_u16(),
-        &parts.headers,
-        &bytes,
-        secrets,
-        clock.wall(),
-    ))
+    let (answer, _) = reduce(crab.execute(request).await, secrets, || clock.wall()).await?;
+    Ok(answer)
 }
 
 #[cfg(test)]

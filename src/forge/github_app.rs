@@ -241,23 +241,6 @@ impl GitHubApp {
         let request = builder
             .body(payload)
             .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        let response = crab.execute(request).await.map_err(|e| {
-            Failure::Transport(super::http::redact_all(
-                &super::http::error_chain(&e),
-                &secrets,
-            ))
-        })?;
-        let (parts, body) = response.into_parts();
-        let bytes = super::http::read_body(body)
-            .await
-            .map_err(Failure::Transport)?;
-        let answer = ForgeResponse::from_parts(
-            parts.status.as_u16(),
-            &parts.headers,
-            &bytes,
-            &secrets,
-            clock.wall(),
-        );
-        Ok((answer, bytes))
+        super::http::reduce(crab.execute(request).await, &secrets, || clock.wall()).await
     }
 }

@@ -283,23 +283,36 @@ impl HttpClient {
         let request = builder
             .body(Full::new(Bytes::from(payload)))
             .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| Failure::Transport(redact_all(&error_chain(&e), secrets)))?;
-        let (parts, body) = response.into_parts();
-        let bytes = read_body(body)
-            .await
-            .map_err(|e| Failure::Transport(redact_all(&e, secrets)))?;
-        Ok(ForgeResponse::from_parts(
-            parts.status.as_u16(),
-            &parts.headers,
-            &bytes,
-            secrets,
-            now(),
-        ))
+        let (answer, _) = reduce(self.client.request(request).await, secrets, now).await?;
+        Ok(answer)
     }
+}
+
+/// Reduces what sending a request gave to the answer and its raw body; `secrets` are kept out
+/// of every message, and `now` dates a relative rate-limit reset.
+pub async fn reduce<B, E>(
+    sent: Result<http::Response<B>, E>,
+    secrets: &[String],
+    now: impl FnOnce() -> SystemTime,
+) -> Result<(ForgeResponse, Bytes), Failure>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + 'static,
+{
+    let response = sent.map_err(|e| Failure::Transport(redact_all(&error_chain(&e), secrets)))?;
+    let (parts, body) = response.into_parts();
+    let bytes = read_body(body)
+        .await
+        .map_err(|e| Failure::Transport(redact_all(&e, secrets)))?;
+    let answer = ForgeResponse::from_parts(
+        parts.status.as_u16(),
+        &parts.headers,
+        &bytes,
+        secrets,
+        now(),
+    );
+    Ok((answer, bytes))
 }
 
 /// Reads at most [`MAX_BODY`] bytes of a body.
