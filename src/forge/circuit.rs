@@ -26,7 +26,7 @@ enum State {
 /// Why a request may not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Open until this instant.
+    /// Open until `until`, after `failures` failed requests in a row.
     Open { until: Instant, failures: u32 },
     /// Half-open and a probe is already out.
     Probing,

@@ -33,7 +33,9 @@ pub const USER_AGENT: &str = concat!("flux-status-exporter/", env!("CARGO_PKG_VE
 /// What a forge's `Retry-After` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryAfter {
+    /// Wait this many seconds.
     Seconds(u64),
+    /// Wait until this time (an HTTP date).
     At(SystemTime),
 }
 
@@ -41,10 +43,13 @@ pub enum RetryAfter {
 /// `X-RateLimit-*`, GitLab's `RateLimit-*`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimitInfo {
+    /// Requests allowed per window.
     pub limit: Option<u64>,
+    /// Requests left in the current window.
     pub remaining: Option<u64>,
     /// When the budget refills, as epoch seconds.
     pub reset_epoch: Option<u64>,
+    /// `Retry-After`, when given.
     pub retry_after: Option<RetryAfter>,
 }
 
@@ -118,7 +123,9 @@ pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
 /// A forge's answer, reduced to what delivery decisions need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForgeResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// Rate-limit signals from the headers.
     pub rate: RateLimitInfo,
     /// The forge's own message for a failure, one line, without the credential; empty for
     /// successes.

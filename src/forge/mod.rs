@@ -40,11 +40,13 @@ use crate::plan::StatusUpdate;
 /// A request that creates a status, relative to the forge's API base URL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusRequest {
+    /// Always `POST` today; kept so a read-back request could be prepared the same way.
     pub method: ::http::Method,
     /// Path and query, appended to the forge's API URL (`/repos/acme/app/statuses/…`).
     pub path: String,
     /// Headers the forge requires besides the credential (e.g. `X-Atlassian-Token`).
     pub headers: Vec<(&'static str, &'static str)>,
+    /// The JSON body, already fitted to the forge's limits.
     pub body: serde_json::Value,
 }
 

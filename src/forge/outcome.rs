@@ -49,12 +49,15 @@ impl DeliveryResult {
 /// The outcome of one update. Error texts never contain a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryOutcome {
+    /// The status the update was for.
     pub key: StatusKey,
     /// The configured forge it went to (or was refused by), if any.
     pub forge: Option<String>,
+    /// The neutral state the update carried.
     pub state: CommitState,
     /// The update's reason, so the ledger can record it.
     pub reason: String,
+    /// What became of it.
     #[serde(flatten)]
     pub result: DeliveryResult,
     /// The forge's last HTTP status, when it answered.
