@@ -8,9 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::assess::assess;
 use crate::cluster::Snapshot;
 use crate::cluster::dump::{DumpError, DumpFilter, DumpReport, read_dump_file};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Credentials, SecretRef};
+use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::Ledger;
-use crate::plan::plan;
+use crate::plan::{Plan, plan};
 use crate::report;
 
 /// Version and build commit, as shown by `--version`.
@@ -71,8 +72,27 @@ pub enum LogFormat {
 pub enum Command {
     /// Print the commit statuses that would be posted for the current state, posting nothing.
     Plan(PlanArgs),
+    /// Plan from a snapshot, then post the statuses to the configured forges and print what
+    /// became of each (nothing is remembered between runs: every planned status is posted).
+    Publish(PublishArgs),
     /// Validate the configuration and print it with every default filled in.
     CheckConfig,
+}
+
+/// `publish` arguments.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: PathBuf,
+
+    /// Log each request that would be sent instead of sending it; credentials are not read.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 /// `plan` arguments.
@@ -101,13 +121,40 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Dump(#[from] DumpError),
+    #[error(transparent)]
+    Forge(#[from] ForgeSetupError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot reach the cluster to read credential Secrets: {0}")]
+    Kube(String),
+    #[error("{failed} of {total} statuses were not delivered")]
+    Undelivered {
+        failed: usize,
+        total: usize,
+        /// The report of every outcome, printed before the error.
+        output: String,
+    },
 }
 
 impl CommandError {
-    /// The process exit code: 2 for bad input (configuration, snapshot), 1 otherwise.
+    /// The process exit code: 2 for bad input (configuration, snapshot, credentials), 1
+    /// otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CommandError::Config(_) | CommandError::Dump(_) => ExitCode::from(2),
+            CommandError::Config(_) | CommandError::Dump(_) | CommandError::Forge(_) => {
+                ExitCode::from(2)
+            }
+            CommandError::Runtime(_) | CommandError::Kube(_) | CommandError::Undelivered { .. } => {
+                ExitCode::from(1)
+            }
+        }
+    }
+
+    /// What to print on standard output despite the error.
+    pub fn output(&self) -> Option<&str> {
+        match self {
+            CommandError::Undelivered { output, .. } => Some(output),
+            _ => None,
         }
     }
 }
@@ -129,20 +176,79 @@ pub fn execute(cli: &Cli) -> Result<String, CommandError> {
             Ok(config.to_yaml())
         }
         Command::Plan(args) => {
-            let snapshot = read_snapshot(&args.snapshot, &config)?;
-            let assessment = assess(&snapshot, &config);
-            for resource in &assessment.resources {
-                if let Some(why) = &resource.unattributed {
-                    tracing::info!(resource = %resource.resource, "no commit status: {why}");
-                }
-            }
-            let planned = plan(&assessment, &Ledger::new(), &config);
+            let planned = plan_snapshot(&args.snapshot, &config)?;
             Ok(match args.output {
                 OutputFormat::Table => report::plan_table(&planned),
                 OutputFormat::Json => report::plan_json(&planned),
             })
         }
+        Command::Publish(args) => publish(args, &config),
     }
+}
+
+fn plan_snapshot(path: &std::path::Path, config: &Config) -> Result<Plan, CommandError> {
+    let snapshot = read_snapshot(path, config)?;
+    let assessment = assess(&snapshot, config);
+    for resource in &assessment.resources {
+        if let Some(why) = &resource.unattributed {
+            tracing::info!(resource = %resource.resource, "no commit status: {why}");
+        }
+    }
+    Ok(plan(&assessment, &Ledger::new(), config))
+}
+
+fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandError> {
+    let planned = plan_snapshot(&args.snapshot, config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CommandError::Runtime)?;
+    let outcomes = runtime.block_on(async {
+        let publishers = if args.dry_run {
+            Publishers::dry_run_for(config)?
+        } else {
+            Publishers::from_config(config, &credential_sources(config).await?)?
+        };
+        Ok::<_, CommandError>(publishers.publish(&planned.updates).await)
+    })?;
+    let output = match args.output {
+        OutputFormat::Table => report::outcomes_table(&outcomes),
+        OutputFormat::Json => report::outcomes_json(&outcomes),
+    };
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.result.error().is_some())
+        .count();
+    if failed > 0 {
+        return Err(CommandError::Undelivered {
+            failed,
+            total: outcomes.len(),
+            output,
+        });
+    }
+    Ok(output)
+}
+
+/// Environment and files; a Kubernetes client too when a forge reads a Secret.
+async fn credential_sources(config: &Config) -> Result<CredentialSources, CommandError> {
+    let uses_secrets = config.forges.iter().any(|f| {
+        let refs = match &f.credentials {
+            Credentials::Token(r) => vec![r],
+            Credentials::Basic { password, .. } => vec![password],
+            Credentials::GitHubApp { private_key, .. } => vec![private_key],
+        };
+        refs.iter()
+            .any(|r| matches!(r, SecretRef::KubernetesSecret { .. }))
+    });
+    let sources = CredentialSources::new();
+    if !uses_secrets {
+        return Ok(sources);
+    }
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| CommandError::Kube(e.to_string()))?;
+    let namespace = client.default_namespace().to_string();
+    Ok(sources.with_kube(client, namespace))
 }
 
 /// Reads a dump with the configuration's namespaces and selector, logging what was skipped.

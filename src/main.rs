@@ -19,6 +19,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
+            if let Some(output) = err.output() {
+                print!("{output}");
+            }
             // Every error's message already names its input and cause.
             eprintln!("error: {err}");
             err.exit_code()

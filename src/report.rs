@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::assess::CommitState;
+use crate::forge::DeliveryOutcome;
 use crate::plan::{Delivery, Plan, StatusUpdate};
 
 #[derive(Serialize)]
@@ -119,35 +120,7 @@ pub fn plan_table(plan: &Plan) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
-                text.extend(std::iter::repeat_n(
-                    ' ',
-                    widths[i] - cell.chars().count() + 2,
-                ));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    if !rows.is_empty() {
-        line(&header);
-        for row in &rows {
-            line(&row.each_ref().map(String::as_str));
-        }
-    }
+    let mut out = aligned(&header, &rows);
     let undeliverable = plan
         .updates
         .iter()
@@ -172,6 +145,114 @@ pub fn plan_table(plan: &Plan) -> String {
         out.push_str(&format!(" (no forge configured for {})", hosts.join(", ")));
     }
     out.push('\n');
+    out
+}
+
+/// Rows under a header, columns padded to their widest cell; nothing when there are no rows.
+fn aligned<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if i + 1 < cells.len() {
+                text.extend(std::iter::repeat_n(
+                    ' ',
+                    widths[i] - cell.chars().count() + 2,
+                ));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    if !rows.is_empty() {
+        line(header);
+        for row in rows {
+            line(&row.each_ref().map(String::as_str));
+        }
+    }
+    out
+}
+
+/// Delivery outcomes as pretty-printed JSON: `{"outcomes": [...]}`, each with the status key,
+/// `forge`, `state`, `reason`, `result` (and `error`), `http_status`, `duration` (seconds) and
+/// `attempts`.
+pub fn outcomes_json(outcomes: &[DeliveryOutcome]) -> String {
+    #[derive(Serialize)]
+    struct Outcomes<'a> {
+        outcomes: &'a [DeliveryOutcome],
+    }
+    let mut text = serde_json::to_string_pretty(&Outcomes { outcomes })
+        .unwrap_or_else(|_| "{\"outcomes\":[]}".to_string());
+    text.push('\n');
+    text
+}
+
+/// Delivery outcomes as an aligned table, followed by a count per result.
+pub fn outcomes_table(outcomes: &[DeliveryOutcome]) -> String {
+    let header = [
+        "REPOSITORY",
+        "COMMIT",
+        "CONTEXT",
+        "STATE",
+        "FORGE",
+        "RESULT",
+        "HTTP",
+        "ATTEMPTS",
+        "ERROR",
+    ];
+    let rows: Vec<[String; 9]> = outcomes
+        .iter()
+        .map(|o| {
+            [
+                format!("{}/{}", o.key.host, o.key.repository),
+                o.key.sha.short(),
+                o.key.context.clone(),
+                o.state.as_str().to_string(),
+                o.forge.clone().unwrap_or_else(|| "(none)".to_string()),
+                o.result.as_str().to_string(),
+                o.http_status
+                    .map_or_else(|| "-".to_string(), |s| s.to_string()),
+                o.attempts.to_string(),
+                o.result.error().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    let mut out = aligned(&header, &rows);
+    let counts: Vec<(&str, usize)> = [
+        "delivered",
+        "retry_later",
+        "permanent_error",
+        "skipped_unmatched",
+        "skipped_not_allowed",
+    ]
+    .into_iter()
+    .map(|label| {
+        let n = outcomes
+            .iter()
+            .filter(|o| o.result.as_str() == label)
+            .count();
+        (label, n)
+    })
+    .filter(|(_, n)| *n > 0)
+    .collect();
+    let summary: Vec<String> = counts.iter().map(|(l, n)| format!("{n} {l}")).collect();
+    out.push_str(&format!(
+        "{} update{}: {}\n",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        if summary.is_empty() {
+            "nothing to post".to_string()
+        } else {
+            summary.join(", ")
+        }
+    ));
     out
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod fake_forges;
 pub mod grafana;
 pub mod promql;
 pub mod rules;

@@ -1,0 +1,78 @@
+//! The dry-run publisher: logs what would be sent and sends nothing (`--dry-run`).
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::json;
+
+use super::http::{Failure, ForgeResponse};
+use super::{Prepared, Publisher, StatusRequest};
+use crate::plan::StatusUpdate;
+
+/// Logs each request instead of sending it. With a forge's publisher it logs that forge's
+/// exact request; without one, the neutral update.
+#[derive(Debug)]
+pub struct DryRun {
+    forge: Option<Arc<dyn Publisher>>,
+    api_url: String,
+}
+
+impl DryRun {
+    /// Logs `forge`'s requests to `api_url`.
+    pub fn new(forge: Arc<dyn Publisher>, api_url: impl Into<String>) -> DryRun {
+        DryRun {
+            forge: Some(forge),
+            api_url: api_url.into(),
+        }
+    }
+
+    /// Logs neutral updates, for when no configuration names the forges.
+    pub fn neutral() -> DryRun {
+        DryRun {
+            forge: None,
+            api_url: String::new(),
+        }
+    }
+}
+
+impl Publisher for DryRun {
+    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
+        match &self.forge {
+            Some(forge) => forge.prepare(update),
+            None => Ok(Prepared::Send(StatusRequest {
+                method: http::Method::POST,
+                path: String::new(),
+                headers: Vec::new(),
+                body: json!({
+                    "state": update.state.as_str(),
+                    "context": update.key.context,
+                    "description": update.description,
+                    "target_url": update.target_url,
+                }),
+            })),
+        }
+    }
+
+    fn send<'a>(
+        &'a self,
+        update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
+        tracing::info!(
+            host = %update.key.host,
+            repository = %update.key.repository,
+            sha = %update.key.sha,
+            method = %request.method,
+            url = %format!("{}{}", self.api_url, request.path),
+            body = %request.body,
+            "dry run: would post this status",
+        );
+        Box::pin(async {
+            Ok(ForgeResponse {
+                status: 200,
+                rate: Default::default(),
+                message: String::new(),
+            })
+        })
+    }
+}
