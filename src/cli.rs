@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::assess::assess;
 use crate::cluster::Snapshot;
+use crate::cluster::client::{ConnectError, ConnectOptions, connect};
 use crate::cluster::dump::{DumpError, DumpFilter, DumpReport, read_dump_file};
+use crate::cluster::kube::{KubeReader, ReadError};
 use crate::config::{Config, ConfigError};
 use crate::ledger::Ledger;
 use crate::plan::plan;
@@ -79,8 +81,17 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub snapshot: Option<PathBuf>,
+
+    /// Kubeconfig file; default: `KUBECONFIG`, then `~/.kube/config`, then the pod's service
+    /// account.
     #[arg(long, value_name = "FILE")]
-    pub snapshot: PathBuf,
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context; default: its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
@@ -101,13 +112,21 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Dump(#[from] DumpError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 impl CommandError {
-    /// The process exit code: 2 for bad input (configuration, snapshot), 1 otherwise.
+    /// The process exit code: 2 for bad input (configuration, snapshot, kubeconfig), 1 when
+    /// the cluster cannot be read.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CommandError::Config(_) | CommandError::Dump(_) => ExitCode::from(2),
+            CommandError::Config(_) | CommandError::Dump(_) | CommandError::Connect(_) => {
+                ExitCode::from(2)
+            }
+            CommandError::Read(_) => ExitCode::from(1),
         }
     }
 }
@@ -121,7 +140,7 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError
 }
 
 /// Runs the parsed command; returns what to print on standard output.
-pub fn execute(cli: &Cli) -> Result<String, CommandError> {
+pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
     let config = load_config(cli.config.as_deref())?;
     match &cli.command {
         Command::CheckConfig => {
@@ -129,7 +148,17 @@ pub fn execute(cli: &Cli) -> Result<String, CommandError> {
             Ok(config.to_yaml())
         }
         Command::Plan(args) => {
-            let snapshot = read_snapshot(&args.snapshot, &config)?;
+            let snapshot = match &args.snapshot {
+                Some(path) => read_snapshot(path, &config)?,
+                None => {
+                    let options = ConnectOptions {
+                        kubeconfig: args.kubeconfig.clone(),
+                        context: args.context.clone(),
+                        request_timeout: config.kube.request_timeout,
+                    };
+                    read_cluster(&options, &config).await?
+                }
+            };
             let assessment = assess(&snapshot, &config);
             for resource in &assessment.resources {
                 if let Some(why) = &resource.unattributed {
@@ -154,6 +183,24 @@ pub fn read_snapshot(path: &std::path::Path, config: &Config) -> Result<Snapshot
     let (snapshot, report) = read_dump_file(path, filter)?;
     log_dump_report(path, &snapshot, &report);
     Ok(snapshot)
+}
+
+/// Connects as `options` say and reads the Flux objects, logging what was skipped.
+pub async fn read_cluster(
+    options: &ConnectOptions,
+    config: &Config,
+) -> Result<Snapshot, CommandError> {
+    let connection = connect(options).await?;
+    let outcome = KubeReader::new(connection.client, config).read().await?;
+    tracing::info!(
+        objects = outcome.snapshot.object_count(),
+        requests = outcome.requests.len(),
+        "read the cluster"
+    );
+    for object in &outcome.snapshot.undecodable {
+        tracing::warn!("skipping {object}");
+    }
+    Ok(outcome.snapshot)
 }
 
 fn log_dump_report(path: &std::path::Path, snapshot: &Snapshot, report: &DumpReport) {

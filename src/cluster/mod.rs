@@ -1,6 +1,8 @@
 //! What one tick saw of the cluster, and the readers that produce it.
 
+pub mod client;
 pub mod dump;
+pub mod kube;
 pub mod selector;
 
 use serde::de::DeserializeOwned;
@@ -53,15 +55,7 @@ impl Snapshot {
     where
         D: serde::Deserializer<'de>,
     {
-        let result = match kind {
-            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
-            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
-            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
-            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
-            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
-            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
-        };
-        if let Err(error) = result {
+        if let Err(error) = self.try_insert(kind, item) {
             self.undecodable.push(UndecodableObject {
                 kind,
                 namespace: namespace.to_string(),
@@ -69,6 +63,49 @@ impl Snapshot {
                 error,
             });
         }
+    }
+
+    /// Decodes one object of `kind` from its JSON text and adds it, or records it as
+    /// undecodable. The object's name is only looked up when it does not decode, so the common
+    /// case parses the text once.
+    pub fn insert_json(&mut self, kind: FluxKind, json: &str) {
+        let mut de = serde_json::Deserializer::from_str(json);
+        if let Err(error) = self.try_insert(kind, &mut de) {
+            let identity: Identity = serde_json::from_str(json).unwrap_or_default();
+            self.undecodable.push(UndecodableObject {
+                kind,
+                namespace: identity.metadata.namespace,
+                name: identity.metadata.name,
+                error,
+            });
+        }
+    }
+
+    fn try_insert<'de, D>(&mut self, kind: FluxKind, item: D) -> Result<(), String>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        match kind {
+            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
+            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
+            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
+            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
+            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
+            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
+        }
+    }
+
+    /// Moves every object and record of `other` into this snapshot (unsorted until
+    /// [`Snapshot::sort`]).
+    pub fn append(&mut self, mut other: Snapshot) {
+        self.kustomizations.append(&mut other.kustomizations);
+        self.helm_releases.append(&mut other.helm_releases);
+        self.git_repositories.append(&mut other.git_repositories);
+        self.oci_repositories.append(&mut other.oci_repositories);
+        self.helm_charts.append(&mut other.helm_charts);
+        self.buckets.append(&mut other.buckets);
+        self.undecodable.append(&mut other.undecodable);
+        self.missing_kinds.append(&mut other.missing_kinds);
     }
 
     /// Sorts every list by namespace and name (readers call this once at the end).
@@ -101,6 +138,21 @@ impl Snapshot {
             + self.helm_charts.len()
             + self.buckets.len()
     }
+}
+
+/// Just enough of an object to name it when the rest does not decode; lenient on purpose.
+#[derive(Default, serde::Deserialize)]
+struct Identity {
+    #[serde(default)]
+    metadata: IdentityMeta,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct IdentityMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
 }
 
 fn decode<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(item: D) -> Result<T, String> {
