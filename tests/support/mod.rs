@@ -3,3 +3,4 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod fake_kube;
