@@ -650,12 +650,12 @@ pub fn identity(object: &Value) -> Result<(String, String), ApiError> {
 fn encode_continue(rv: u64, key: &(String, String)) -> String {
     let token =
         json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{}/{}\u{0}", key.0, key.1)});
-    base64::engine::general_purpose::STANDARD.encode(token.to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
 }
 
 fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
     let invalid = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
-    let bytes = base64::engine::general_purpose::STANDARD
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| invalid("not base64"))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))?;
