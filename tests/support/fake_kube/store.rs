@@ -222,7 +222,7 @@ impl Default for Store {
         let n = registry().len();
         Store {
             installed: vec![true; n],
-            collections: vec![Arc::new(Collection::new()); n],
+            collections: (0..n).map(|_| Arc::new(Collection::new())).collect(),
             snapshots: HashMap::new(),
             resource_version: 1000,
         }
