@@ -4,3 +4,4 @@
 
 pub mod crd_schema;
 pub mod fake_kube;
+pub mod synthetic;
