@@ -160,12 +160,15 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
                 }
             };
             let assessment = assess(&snapshot, &config);
+            // The assessment owns what planning needs; a large cluster's objects can go now.
+            drop(snapshot);
             for resource in &assessment.resources {
                 if let Some(why) = &resource.unattributed {
                     tracing::info!(resource = %resource.resource, "no commit status: {why}");
                 }
             }
             let planned = plan(&assessment, &Ledger::new(), &config);
+            drop(assessment);
             Ok(match args.output {
                 OutputFormat::Table => report::plan_table(&planned),
                 OutputFormat::Json => report::plan_json(&planned),

@@ -13,7 +13,9 @@ fn main() -> ExitCode {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread is enough for a command that reads, decides and prints: decoding is the only
+    // real work, and one allocator arena keeps a large read's peak memory down.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -431,6 +431,11 @@ impl KubeReader {
                 })?;
                 // The page's bytes are no longer needed; free them before the next request.
                 drop(body);
+                if pages == 1
+                    && let Some(remaining) = page.remaining_item_count
+                {
+                    part.reserve(target.kind, remaining);
+                }
                 match page.continue_token {
                     Some(next) if !next.is_empty() => {
                         if pages >= self.max_pages {
@@ -637,6 +642,8 @@ fn percent_encode(value: &str) -> String {
 #[derive(Debug, Default)]
 struct PageMeta {
     continue_token: Option<String>,
+    /// Objects after this page, when the server knows (no label selector).
+    remaining_item_count: Option<usize>,
 }
 
 /// Decodes one list page, inserting each item into `snapshot` as it is read.
@@ -667,6 +674,8 @@ enum PageField {
 struct ListMeta {
     #[serde(rename = "continue", default)]
     continue_token: Option<String>,
+    #[serde(rename = "remainingItemCount", default)]
+    remaining_item_count: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
@@ -691,8 +700,10 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
         while let Some(field) = map.next_key::<PageField>()? {
             match field {
                 PageField::Metadata => {
-                    let list_meta: Option<ListMeta> = map.next_value()?;
-                    meta.continue_token = list_meta.and_then(|m| m.continue_token);
+                    if let Some(list_meta) = map.next_value::<Option<ListMeta>>()? {
+                        meta.continue_token = list_meta.continue_token;
+                        meta.remaining_item_count = list_meta.remaining_item_count;
+                    }
                 }
                 PageField::Items => {
                     map.next_value_seed(ItemsSeed {
@@ -762,6 +773,7 @@ mod tests {
         let mut snapshot = Snapshot::default();
         let meta = decode_page(body, FluxKind::Kustomization, &mut snapshot).unwrap();
         assert_eq!(meta.continue_token.as_deref(), Some("tok"));
+        assert_eq!(meta.remaining_item_count, Some(3));
         let names: Vec<&str> = snapshot
             .kustomizations
             .iter()

@@ -95,17 +95,38 @@ impl Snapshot {
         }
     }
 
+    /// Makes room for `additional` more objects of `kind`, so that a large list grows its
+    /// vector once instead of doubling (and briefly holding two copies) as it goes.
+    pub fn reserve(&mut self, kind: FluxKind, additional: usize) {
+        match kind {
+            FluxKind::Kustomization => self.kustomizations.reserve_exact(additional),
+            FluxKind::HelmRelease => self.helm_releases.reserve_exact(additional),
+            FluxKind::GitRepository => self.git_repositories.reserve_exact(additional),
+            FluxKind::OciRepository => self.oci_repositories.reserve_exact(additional),
+            FluxKind::HelmChart => self.helm_charts.reserve_exact(additional),
+            FluxKind::Bucket => self.buckets.reserve_exact(additional),
+        }
+    }
+
     /// Moves every object and record of `other` into this snapshot (unsorted until
     /// [`Snapshot::sort`]).
     pub fn append(&mut self, mut other: Snapshot) {
-        self.kustomizations.append(&mut other.kustomizations);
-        self.helm_releases.append(&mut other.helm_releases);
-        self.git_repositories.append(&mut other.git_repositories);
-        self.oci_repositories.append(&mut other.oci_repositories);
-        self.helm_charts.append(&mut other.helm_charts);
-        self.buckets.append(&mut other.buckets);
-        self.undecodable.append(&mut other.undecodable);
-        self.missing_kinds.append(&mut other.missing_kinds);
+        // Taking over a vector when ours is empty avoids copying a large list.
+        fn take<T>(into: &mut Vec<T>, from: &mut Vec<T>) {
+            if into.is_empty() {
+                std::mem::swap(into, from);
+            } else {
+                into.append(from);
+            }
+        }
+        take(&mut self.kustomizations, &mut other.kustomizations);
+        take(&mut self.helm_releases, &mut other.helm_releases);
+        take(&mut self.git_repositories, &mut other.git_repositories);
+        take(&mut self.oci_repositories, &mut other.oci_repositories);
+        take(&mut self.helm_charts, &mut other.helm_charts);
+        take(&mut self.buckets, &mut other.buckets);
+        take(&mut self.undecodable, &mut other.undecodable);
+        take(&mut self.missing_kinds, &mut other.missing_kinds);
     }
 
     /// Sorts every list by namespace and name (readers call this once at the end).
