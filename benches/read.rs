@@ -1,10 +1,13 @@
-//! Read benchmark: the exporter's full read (and assess and plan) of a synthetic cluster served
+//! Read benchmark: the exporter's full read (and assess and plan, printing the default table;
+//! `-o json` is measured too) of a synthetic cluster served
 //! by the fake API server, against `kubectl get kustomizations,helmreleases,gitrepositories -A
 //! -o json` on the same server in the same run. Both run as child processes under GNU time, so
 //! wall time, CPU time and peak RSS are measured the same way for each.
 //!
 //! `cargo bench --bench read -- [SIZES...]` (default 2000 20000 100000). `BENCH_RUNS` sets the
 //! runs per measurement (default 3, or 1 above 20,000 objects); the median is reported.
+//! `BENCH_SERVE_SECONDS=N` only serves the synthetic cluster for N seconds and prints the path of
+//! a kubeconfig for it, for profiling by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -44,9 +47,9 @@ fn main() {
     );
     let exporter = env!("CARGO_BIN_EXE_flux-status-exporter");
     println!(
-        "| objects | JSON MB | ours wall s | ours CPU s | ours peak RSS MB | kubectl wall s | kubectl CPU s | kubectl peak RSS MB | wall ratio | CPU ratio | RSS ratio |"
+        "| objects | JSON MB | ours wall s | ours CPU s | ours peak RSS MB | kubectl wall s | kubectl CPU s | kubectl peak RSS MB | wall ratio | CPU ratio | RSS ratio | ours -o json: wall s, CPU s, RSS MB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for size in sizes {
         let runs: usize = std::env::var("BENCH_RUNS")
             .ok()
@@ -63,13 +66,27 @@ fn main() {
         let home = tempfile::tempdir().unwrap();
         let kubeconfig = fake.write_kubeconfig(home.path());
         let kubeconfig = kubeconfig.to_str().unwrap();
+        if let Some(seconds) = std::env::var("BENCH_SERVE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            // For profiling by hand: keep the fake up instead of measuring.
+            println!("serving {count} objects; kubeconfig: {kubeconfig}");
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            continue;
+        }
 
-        let ours = median(runs, || {
-            let (usage, stderr) = measure(
+        let ours_json = median(runs, || {
+            measure(
                 home.path(),
                 exporter,
                 &["plan", "--kubeconfig", kubeconfig, "-o", "json"],
-            );
+            )
+            .0
+        });
+        let ours = median(runs, || {
+            let (usage, stderr) =
+                measure(home.path(), exporter, &["plan", "--kubeconfig", kubeconfig]);
             let read = stderr
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("objects="))
@@ -98,7 +115,7 @@ fn main() {
             .0
         });
         println!(
-            "| {count} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} | {:.3} |",
+            "| {count} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2}, {:.2}, {:.0} |",
             json_bytes as f64 / 1e6,
             ours.wall,
             ours.cpu,
@@ -109,6 +126,9 @@ fn main() {
             ours.wall / kubectl.wall,
             ours.cpu / kubectl.cpu,
             ours.peak_rss_mb / kubectl.peak_rss_mb,
+            ours_json.wall,
+            ours_json.cpu,
+            ours_json.peak_rss_mb,
         );
     }
 }
