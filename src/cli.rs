@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::assess::assess;
 use crate::cluster::Snapshot;
+use crate::cluster::client::{ConnectError, ConnectOptions, connect};
 use crate::cluster::dump::{DumpError, DumpFilter, DumpReport, read_dump_file};
+use crate::cluster::kube::{KubeReader, ReadError};
 use crate::config::{Config, ConfigError, Credentials, SecretRef};
 use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::Ledger;
@@ -99,8 +101,17 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub snapshot: Option<PathBuf>,
+
+    /// Kubeconfig file; default: `KUBECONFIG`, then `~/.kube/config`, then the pod's service
+    /// account.
     #[arg(long, value_name = "FILE")]
-    pub snapshot: PathBuf,
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context; default: its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
@@ -123,8 +134,10 @@ pub enum CommandError {
     Dump(#[from] DumpError),
     #[error(transparent)]
     Forge(#[from] ForgeSetupError),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("cannot reach the cluster to read credential Secrets: {0}")]
     Kube(String),
     #[error("{failed} of {total} statuses were not delivered")]
@@ -137,14 +150,15 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    /// The process exit code: 2 for bad input (configuration, snapshot, credentials), 1
-    /// otherwise.
+    /// The process exit code: 2 for bad input (configuration, snapshot, kubeconfig,
+    /// credentials), 1 when the cluster cannot be read or statuses were not delivered.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CommandError::Config(_) | CommandError::Dump(_) | CommandError::Forge(_) => {
-                ExitCode::from(2)
-            }
-            CommandError::Runtime(_) | CommandError::Kube(_) | CommandError::Undelivered { .. } => {
+            CommandError::Config(_)
+            | CommandError::Dump(_)
+            | CommandError::Forge(_)
+            | CommandError::Connect(_) => ExitCode::from(2),
+            CommandError::Read(_) | CommandError::Kube(_) | CommandError::Undelivered { .. } => {
                 ExitCode::from(1)
             }
         }
@@ -168,7 +182,7 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError
 }
 
 /// Runs the parsed command; returns what to print on standard output.
-pub fn execute(cli: &Cli) -> Result<String, CommandError> {
+pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
     let config = load_config(cli.config.as_deref())?;
     match &cli.command {
         Command::CheckConfig => {
@@ -176,13 +190,33 @@ pub fn execute(cli: &Cli) -> Result<String, CommandError> {
             Ok(config.to_yaml())
         }
         Command::Plan(args) => {
-            let planned = plan_snapshot(&args.snapshot, &config)?;
+            let snapshot = match &args.snapshot {
+                Some(path) => read_snapshot(path, &config)?,
+                None => {
+                    let options = ConnectOptions {
+                        kubeconfig: args.kubeconfig.clone(),
+                        context: args.context.clone(),
+                        request_timeout: config.kube.request_timeout,
+                    };
+                    read_cluster(&options, &config).await?
+                }
+            };
+            let assessment = assess(&snapshot, &config);
+            // The assessment owns what planning needs; a large cluster's objects can go now.
+            drop(snapshot);
+            for resource in &assessment.resources {
+                if let Some(why) = &resource.unattributed {
+                    tracing::info!(resource = %resource.resource, "no commit status: {why}");
+                }
+            }
+            let planned = plan(&assessment, &Ledger::new(), &config);
+            drop(assessment);
             Ok(match args.output {
                 OutputFormat::Table => report::plan_table(&planned),
                 OutputFormat::Json => report::plan_json(&planned),
             })
         }
-        Command::Publish(args) => publish(args, &config),
+        Command::Publish(args) => publish(args, &config).await,
     }
 }
 
@@ -197,20 +231,14 @@ fn plan_snapshot(path: &std::path::Path, config: &Config) -> Result<Plan, Comman
     Ok(plan(&assessment, &Ledger::new(), config))
 }
 
-fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandError> {
+async fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandError> {
     let planned = plan_snapshot(&args.snapshot, config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CommandError::Runtime)?;
-    let outcomes = runtime.block_on(async {
-        let publishers = if args.dry_run {
-            Publishers::dry_run_for(config)?
-        } else {
-            Publishers::from_config(config, &credential_sources(config).await?)?
-        };
-        Ok::<_, CommandError>(publishers.publish(&planned.updates).await)
-    })?;
+    let publishers = if args.dry_run {
+        Publishers::dry_run_for(config)?
+    } else {
+        Publishers::from_config(config, &credential_sources(config).await?)?
+    };
+    let outcomes = publishers.publish(&planned.updates).await;
     let output = match args.output {
         OutputFormat::Table => report::outcomes_table(&outcomes),
         OutputFormat::Json => report::outcomes_json(&outcomes),
@@ -260,6 +288,24 @@ pub fn read_snapshot(path: &std::path::Path, config: &Config) -> Result<Snapshot
     let (snapshot, report) = read_dump_file(path, filter)?;
     log_dump_report(path, &snapshot, &report);
     Ok(snapshot)
+}
+
+/// Connects as `options` say and reads the Flux objects, logging what was skipped.
+pub async fn read_cluster(
+    options: &ConnectOptions,
+    config: &Config,
+) -> Result<Snapshot, CommandError> {
+    let connection = connect(options).await?;
+    let outcome = KubeReader::new(connection.client, config).read().await?;
+    tracing::info!(
+        objects = outcome.snapshot.object_count(),
+        requests = outcome.requests.len(),
+        "read the cluster"
+    );
+    for object in &outcome.snapshot.undecodable {
+        tracing::warn!("skipping {object}");
+    }
+    Ok(outcome.snapshot)
 }
 
 fn log_dump_report(path: &std::path::Path, snapshot: &Snapshot, report: &DumpReport) {

@@ -13,7 +13,19 @@ fn main() -> ExitCode {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);
     }
-    match execute(&cli) {
+    // One thread is enough for a command that reads, decides and prints: decoding is the only
+    // real work, and one allocator arena keeps a large read's peak memory down.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(&cli)) {
         Ok(output) => {
             print!("{output}");
             ExitCode::SUCCESS

@@ -1,6 +1,8 @@
 //! What one tick saw of the cluster, and the readers that produce it.
 
+pub mod client;
 pub mod dump;
+pub mod kube;
 pub mod selector;
 
 use serde::de::DeserializeOwned;
@@ -53,15 +55,7 @@ impl Snapshot {
     where
         D: serde::Deserializer<'de>,
     {
-        let result = match kind {
-            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
-            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
-            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
-            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
-            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
-            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
-        };
-        if let Err(error) = result {
+        if let Err(error) = self.try_insert(kind, item) {
             self.undecodable.push(UndecodableObject {
                 kind,
                 namespace: namespace.to_string(),
@@ -69,6 +63,70 @@ impl Snapshot {
                 error,
             });
         }
+    }
+
+    /// Decodes one object of `kind` from its JSON text and adds it, or records it as
+    /// undecodable. The object's name is only looked up when it does not decode, so the common
+    /// case parses the text once.
+    pub fn insert_json(&mut self, kind: FluxKind, json: &str) {
+        let mut de = serde_json::Deserializer::from_str(json);
+        if let Err(error) = self.try_insert(kind, &mut de) {
+            let identity: Identity = serde_json::from_str(json).unwrap_or_default();
+            self.undecodable.push(UndecodableObject {
+                kind,
+                namespace: identity.metadata.namespace,
+                name: identity.metadata.name,
+                error,
+            });
+        }
+    }
+
+    fn try_insert<'de, D>(&mut self, kind: FluxKind, item: D) -> Result<(), String>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        match kind {
+            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
+            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
+            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
+            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
+            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
+            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
+        }
+    }
+
+    /// Makes room for `additional` more objects of `kind`, so that a large list grows its
+    /// vector once instead of doubling (and briefly holding two copies) as it goes.
+    pub fn reserve(&mut self, kind: FluxKind, additional: usize) {
+        match kind {
+            FluxKind::Kustomization => self.kustomizations.reserve_exact(additional),
+            FluxKind::HelmRelease => self.helm_releases.reserve_exact(additional),
+            FluxKind::GitRepository => self.git_repositories.reserve_exact(additional),
+            FluxKind::OciRepository => self.oci_repositories.reserve_exact(additional),
+            FluxKind::HelmChart => self.helm_charts.reserve_exact(additional),
+            FluxKind::Bucket => self.buckets.reserve_exact(additional),
+        }
+    }
+
+    /// Moves every object and record of `other` into this snapshot (unsorted until
+    /// [`Snapshot::sort`]).
+    pub fn append(&mut self, mut other: Snapshot) {
+        // Taking over a vector when ours is empty avoids copying a large list.
+        fn take<T>(into: &mut Vec<T>, from: &mut Vec<T>) {
+            if into.is_empty() {
+                std::mem::swap(into, from);
+            } else {
+                into.append(from);
+            }
+        }
+        take(&mut self.kustomizations, &mut other.kustomizations);
+        take(&mut self.helm_releases, &mut other.helm_releases);
+        take(&mut self.git_repositories, &mut other.git_repositories);
+        take(&mut self.oci_repositories, &mut other.oci_repositories);
+        take(&mut self.helm_charts, &mut other.helm_charts);
+        take(&mut self.buckets, &mut other.buckets);
+        take(&mut self.undecodable, &mut other.undecodable);
+        take(&mut self.missing_kinds, &mut other.missing_kinds);
     }
 
     /// Sorts every list by namespace and name (readers call this once at the end).
@@ -101,6 +159,21 @@ impl Snapshot {
             + self.helm_charts.len()
             + self.buckets.len()
     }
+}
+
+/// Just enough of an object to name it when the rest does not decode; lenient on purpose.
+#[derive(Default, serde::Deserialize)]
+struct Identity {
+    #[serde(default)]
+    metadata: IdentityMeta,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct IdentityMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
 }
 
 fn decode<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(item: D) -> Result<T, String> {

@@ -4,6 +4,8 @@
 
 pub mod crd_schema;
 pub mod fake_forges;
+pub mod fake_kube;
 pub mod grafana;
 pub mod promql;
 pub mod rules;
+pub mod synthetic;

@@ -1,0 +1,863 @@
+//! Reads the Flux objects from the Kubernetes API into a [`Snapshot`], as `kubectl get` would:
+//! paged lists (`limit` and `continue`), cluster-wide or per configured namespace, with the
+//! configured label selector.
+//!
+//! Each page is fetched as bytes and decoded by a streaming visitor that turns every item
+//! straight into its partial type; the page's bytes are dropped before the next one is
+//! fetched, so memory follows what the snapshot keeps, not the size of the JSON.
+//!
+//! A read either sees every list to its end or fails: a half-read cluster must never look like
+//! objects were deleted. Missing CRDs are the exception: that kind is recorded in
+//! [`Snapshot::missing_kinds`] and the others are read.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::Snapshot;
+use crate::config::Config;
+use crate::flux::FluxKind;
+
+/// Lists read at the same time; each holds at most one page in memory.
+const CONCURRENT_LISTS: usize = 4;
+
+/// Reads the Flux kinds from a live cluster.
+#[derive(Clone)]
+pub struct KubeReader {
+    client: kube::Client,
+    namespaces: Vec<String>,
+    label_selector: String,
+    page_size: u32,
+    max_pages: u32,
+    request_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for KubeReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeReader")
+            .field("namespaces", &self.namespaces)
+            .field("label_selector", &self.label_selector)
+            .field("page_size", &self.page_size)
+            .field("max_pages", &self.max_pages)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often and how patiently a failed request (429, 5xx, timeout, dropped connection) is
+/// tried again before the read fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts, including a server's `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based), with jitter so that many exporters do
+    /// not retry in step.
+    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let exponential = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(16)))
+            .min(self.max_backoff);
+        let base = retry_after.map_or(exponential, |r| r.min(self.max_backoff));
+        let half = base / 2;
+        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(fastrand::u64(0..=jitter_nanos))
+    }
+}
+
+/// One HTTP request made while reading, for request metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeRequest {
+    /// Plural resource name, e.g. `kustomizations`.
+    pub resource: &'static str,
+    /// Kubernetes verb: `list`.
+    pub verb: &'static str,
+    /// HTTP status, or `None` when no answer arrived (transport error or timeout).
+    pub code: Option<u16>,
+    pub duration: Duration,
+}
+
+/// A complete read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub snapshot: Snapshot,
+    pub requests: Vec<KubeRequest>,
+}
+
+/// A read that did not see the whole cluster; nothing derived from it may be posted.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure}")]
+pub struct ReadError {
+    pub failure: ReadFailure,
+    /// Every request made before the read gave up, for metrics.
+    pub requests: Vec<KubeRequest>,
+}
+
+impl ReadError {
+    /// The failure's class, for metric labels.
+    pub fn kind(&self) -> ReadErrorKind {
+        self.failure.kind()
+    }
+}
+
+/// One list call: which resource, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListTarget {
+    pub kind: FluxKind,
+    /// `None`: all namespaces.
+    pub namespace: Option<String>,
+}
+
+impl fmt::Display for ListTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind.plural(), self.kind.group())?;
+        match &self.namespace {
+            Some(ns) => write!(f, " in namespace {ns}"),
+            None => f.write_str(" in all namespaces"),
+        }
+    }
+}
+
+impl ListTarget {
+    /// The RBAC rule that would allow this list, for error messages.
+    fn rbac_hint(&self) -> String {
+        let rule = format!(
+            "{{apiGroups: [\"{}\"], resources: [\"{}\"], verbs: [\"list\"]}}",
+            self.kind.group(),
+            self.kind.plural()
+        );
+        match &self.namespace {
+            Some(ns) => format!(
+                "add the rule {rule} to the exporter's ClusterRole or Role, bound in namespace {ns}"
+            ),
+            None => format!(
+                "add the rule {rule} to the exporter's ClusterRole and bind it with a ClusterRoleBinding"
+            ),
+        }
+    }
+
+    fn path(&self) -> String {
+        let kind = self.kind;
+        match &self.namespace {
+            Some(ns) => format!(
+                "/apis/{}/namespaces/{ns}/{}",
+                kind.api_version(),
+                kind.plural()
+            ),
+            None => format!("/apis/{}/{}", kind.api_version(), kind.plural()),
+        }
+    }
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadFailure {
+    #[error(
+        "cannot list {target}: the API server did not accept the credentials (401 Unauthorized); check the kubeconfig user or the service-account token: {message}"
+    )]
+    Unauthorized { target: ListTarget, message: String },
+    #[error(
+        "cannot list {target}: RBAC refused verb `list` on resource `{resource}` in API group `{group}` (403 Forbidden); {hint}: {message}",
+        resource = target.kind.plural(),
+        group = target.kind.group(),
+        hint = target.rbac_hint()
+    )]
+    Forbidden { target: ListTarget, message: String },
+    #[error(
+        "cannot list {target}: no answer within {timeout:?}, {attempts} attempt(s)",
+        timeout = timeout
+    )]
+    Timeout {
+        target: ListTarget,
+        attempts: u32,
+        timeout: Duration,
+    },
+    #[error(
+        "cannot list {target}: the API server kept failing ({code}) after {attempts} attempt(s): {message}"
+    )]
+    ServerError {
+        target: ListTarget,
+        code: u16,
+        attempts: u32,
+        message: String,
+    },
+    #[error(
+        "cannot list {target}: the API server kept throttling (429 Too Many Requests) after {attempts} attempt(s): {message}"
+    )]
+    TooManyRequests {
+        target: ListTarget,
+        attempts: u32,
+        message: String,
+    },
+    #[error("cannot list {target}: connection failed after {attempts} attempt(s): {message}")]
+    Transport {
+        target: ListTarget,
+        attempts: u32,
+        message: String,
+    },
+    #[error(
+        "cannot list {target}: the continue token expired again after restarting the list (410 Gone): {message}"
+    )]
+    Gone { target: ListTarget, message: String },
+    #[error(
+        "cannot list {target}: still not finished after kube.maxPages = {max_pages} pages; the API server keeps returning a continue token"
+    )]
+    TooManyPages { target: ListTarget, max_pages: u32 },
+    #[error("cannot list {target}: the API server refused the request ({code}): {message}")]
+    Rejected {
+        target: ListTarget,
+        code: u16,
+        message: String,
+    },
+    #[error("cannot list {target}: the answer is not a Kubernetes list: {problem}")]
+    InvalidResponse { target: ListTarget, problem: String },
+}
+
+/// A small, stable classification of read failures, for metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadErrorKind {
+    Unauthorized,
+    Forbidden,
+    Timeout,
+    ServerError,
+    TooManyRequests,
+    Gone,
+    TooManyPages,
+    Transport,
+    Rejected,
+    InvalidResponse,
+}
+
+impl ReadErrorKind {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorKind::Unauthorized => "unauthorized",
+            ReadErrorKind::Forbidden => "forbidden",
+            ReadErrorKind::Timeout => "timeout",
+            ReadErrorKind::ServerError => "server_error",
+            ReadErrorKind::TooManyRequests => "too_many_requests",
+            ReadErrorKind::Gone => "gone",
+            ReadErrorKind::TooManyPages => "too_many_pages",
+            ReadErrorKind::Transport => "transport",
+            ReadErrorKind::Rejected => "rejected",
+            ReadErrorKind::InvalidResponse => "invalid_response",
+        }
+    }
+}
+
+impl fmt::Display for ReadErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ReadFailure {
+    /// The failure's class, for metric labels.
+    pub fn kind(&self) -> ReadErrorKind {
+        match self {
+            ReadFailure::Unauthorized { .. } => ReadErrorKind::Unauthorized,
+            ReadFailure::Forbidden { .. } => ReadErrorKind::Forbidden,
+            ReadFailure::Timeout { .. } => ReadErrorKind::Timeout,
+            ReadFailure::ServerError { .. } => ReadErrorKind::ServerError,
+            ReadFailure::TooManyRequests { .. } => ReadErrorKind::TooManyRequests,
+            ReadFailure::Gone { .. } => ReadErrorKind::Gone,
+            ReadFailure::TooManyPages { .. } => ReadErrorKind::TooManyPages,
+            ReadFailure::Transport { .. } => ReadErrorKind::Transport,
+            ReadFailure::Rejected { .. } => ReadErrorKind::Rejected,
+            ReadFailure::InvalidResponse { .. } => ReadErrorKind::InvalidResponse,
+        }
+    }
+}
+
+/// What one list call produced.
+enum Listed {
+    Objects(Snapshot),
+    /// 404 on the collection: the kind's CRD (or this version of it) is not installed.
+    NotServed,
+}
+
+/// What one page request produced after retries.
+enum Fetched {
+    Body(Bytes),
+    /// A final, non-retryable answer (or 404/410, which the caller interprets).
+    Status {
+        code: u16,
+        message: String,
+    },
+}
+
+impl KubeReader {
+    /// A reader for the configuration's namespaces, label selector and paging settings.
+    pub fn new(client: kube::Client, config: &Config) -> Self {
+        KubeReader {
+            client,
+            namespaces: config.namespaces.clone(),
+            label_selector: config.label_selector.as_str().to_string(),
+            page_size: config.kube.page_size,
+            max_pages: config.kube.max_pages,
+            request_timeout: config.kube.request_timeout,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the retry policy (tests use short backoffs).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Reads every Flux kind. Missing CRDs are recorded in the snapshot and logged once each;
+    /// any other failure fails the whole read.
+    pub async fn read(&self) -> Result<ReadOutcome, ReadError> {
+        let targets: Vec<ListTarget> = FluxKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let namespaces: Vec<Option<String>> = if self.namespaces.is_empty() {
+                    vec![None]
+                } else {
+                    self.namespaces.iter().cloned().map(Some).collect()
+                };
+                namespaces
+                    .into_iter()
+                    .map(move |namespace| ListTarget { kind, namespace })
+            })
+            .collect();
+        let results: Vec<(ListTarget, Result<Listed, ReadFailure>, Vec<KubeRequest>)> =
+            futures_util::stream::iter(targets)
+                .map(|target| async move {
+                    let mut requests = Vec::new();
+                    let result = self.read_list(&target, &mut requests).await;
+                    (target, result, requests)
+                })
+                .buffered(CONCURRENT_LISTS)
+                .collect()
+                .await;
+
+        let mut snapshot = Snapshot::default();
+        let mut requests = Vec::new();
+        let mut failure = None;
+        for (target, result, mut made) in results {
+            requests.append(&mut made);
+            match result {
+                Ok(Listed::Objects(part)) => snapshot.append(part),
+                Ok(Listed::NotServed) => snapshot.missing_kinds.push(target.kind),
+                Err(f) => {
+                    failure.get_or_insert(f);
+                }
+            }
+        }
+        if let Some(failure) = failure {
+            return Err(ReadError { failure, requests });
+        }
+        snapshot.sort();
+        for kind in &snapshot.missing_kinds {
+            tracing::warn!(
+                kind = %kind,
+                "skipping {kind}: the API server does not serve {}.{} ({}); is the Flux CRD installed?",
+                kind.plural(),
+                kind.group(),
+                kind.api_version()
+            );
+        }
+        Ok(ReadOutcome { snapshot, requests })
+    }
+
+    /// Reads one list to its end, restarting it once when its continue token expires.
+    async fn read_list(
+        &self,
+        target: &ListTarget,
+        requests: &mut Vec<KubeRequest>,
+    ) -> Result<Listed, ReadFailure> {
+        let mut restarted = false;
+        'list: loop {
+            let mut part = Snapshot::default();
+            let mut token: Option<String> = None;
+            let mut pages = 0u32;
+            loop {
+                let fetched = self.fetch_page(target, token.as_deref(), requests).await?;
+                let body = match fetched {
+                    Fetched::Body(body) => body,
+                    Fetched::Status { code: 404, .. } if token.is_none() => {
+                        return Ok(Listed::NotServed);
+                    }
+                    Fetched::Status { code: 410, message } if token.is_some() => {
+                        if restarted {
+                            return Err(ReadFailure::Gone {
+                                target: target.clone(),
+                                message,
+                            });
+                        }
+                        tracing::info!(
+                            "the continue token for listing {target} expired (410 Gone); reading the list again from its start"
+                        );
+                        restarted = true;
+                        continue 'list;
+                    }
+                    Fetched::Status { code, message } => {
+                        return Err(status_failure(target, code, message));
+                    }
+                };
+                pages += 1;
+                let page = decode_page(&body, target.kind, &mut part).map_err(|problem| {
+                    ReadFailure::InvalidResponse {
+                        target: target.clone(),
+                        problem,
+                    }
+                })?;
+                // The page's bytes are no longer needed; free them before the next request.
+                drop(body);
+                if pages == 1
+                    && let Some(remaining) = page.remaining_item_count
+                {
+                    part.reserve(target.kind, remaining);
+                }
+                match page.continue_token {
+                    Some(next) if !next.is_empty() => {
+                        if pages >= self.max_pages {
+                            return Err(ReadFailure::TooManyPages {
+                                target: target.clone(),
+                                max_pages: self.max_pages,
+                            });
+                        }
+                        token = Some(next);
+                    }
+                    _ => return Ok(Listed::Objects(part)),
+                }
+            }
+        }
+    }
+
+    /// Fetches one page, retrying throttling, server errors, timeouts and transport failures.
+    async fn fetch_page(
+        &self,
+        target: &ListTarget,
+        continue_token: Option<&str>,
+        requests: &mut Vec<KubeRequest>,
+    ) -> Result<Fetched, ReadFailure> {
+        let uri = self.page_uri(target, continue_token);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.request_timeout, self.get(&uri)).await;
+            let code = match &result {
+                Ok(Ok((status, _, _))) => Some(*status),
+                _ => None,
+            };
+            requests.push(KubeRequest {
+                resource: target.kind.plural(),
+                verb: "list",
+                code,
+                duration: started.elapsed(),
+            });
+            tracing::debug!(
+                resource = target.kind.plural(),
+                ?code,
+                attempt = attempts,
+                "list page"
+            );
+            let (failure, retry_after) = match result {
+                Ok(Ok((200..=299, body, _))) => return Ok(Fetched::Body(body)),
+                Ok(Ok((code, body, retry_after))) if code == 429 || code >= 500 => {
+                    let message = status_message(&body);
+                    let failure = if code == 429 {
+                        ReadFailure::TooManyRequests {
+                            target: target.clone(),
+                            attempts,
+                            message,
+                        }
+                    } else {
+                        ReadFailure::ServerError {
+                            target: target.clone(),
+                            code,
+                            attempts,
+                            message,
+                        }
+                    };
+                    (failure, retry_after)
+                }
+                Ok(Ok((code, body, _))) => {
+                    return Ok(Fetched::Status {
+                        code,
+                        message: status_message(&body),
+                    });
+                }
+                Ok(Err(message)) => (
+                    ReadFailure::Transport {
+                        target: target.clone(),
+                        attempts,
+                        message,
+                    },
+                    None,
+                ),
+                Err(_elapsed) => (
+                    ReadFailure::Timeout {
+                        target: target.clone(),
+                        attempts,
+                        timeout: self.request_timeout,
+                    },
+                    None,
+                ),
+            };
+            if attempts > self.retry.max_retries {
+                return Err(failure);
+            }
+            let wait = self.retry.backoff(attempts - 1, retry_after);
+            tracing::info!("retrying in {wait:?}: {failure}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One GET: status, whole body, and `Retry-After` in seconds when given.
+    async fn get(&self, uri: &str) -> Result<(u16, Bytes, Option<Duration>), String> {
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(kube::client::Body::empty())
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .send(request)
+            .await
+            .map_err(describe_kube_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(describe_kube_error)?
+            .to_bytes();
+        Ok((status, body, retry_after))
+    }
+
+    fn page_uri(&self, target: &ListTarget, continue_token: Option<&str>) -> String {
+        let mut uri = format!("{}?limit={}", target.path(), self.page_size);
+        if !self.label_selector.is_empty() {
+            uri.push_str("&labelSelector=");
+            uri.push_str(&percent_encode(&self.label_selector));
+        }
+        if let Some(token) = continue_token {
+            uri.push_str("&continue=");
+            uri.push_str(&percent_encode(token));
+        }
+        uri
+    }
+}
+
+/// A transport error with its causes, which name the address and the OS error.
+fn describe_kube_error(error: kube::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
+    let target = target.clone();
+    match code {
+        401 => ReadFailure::Unauthorized { target, message },
+        403 => ReadFailure::Forbidden { target, message },
+        _ => ReadFailure::Rejected {
+            target,
+            code,
+            message,
+        },
+    }
+}
+
+/// The `message` of a Kubernetes `Status` body, or the start of whatever else was sent.
+fn status_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Status {
+        message: String,
+    }
+    if let Ok(status) = serde_json::from_slice::<Status>(body)
+        && !status.message.is_empty()
+    {
+        return status.message;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty response body)".to_string();
+    }
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Percent-encodes a query parameter value (everything but RFC 3986 unreserved characters).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The list metadata the reader uses.
+#[derive(Debug, Default)]
+struct PageMeta {
+    continue_token: Option<String>,
+    /// Objects after this page, when the server knows (no label selector).
+    remaining_item_count: Option<usize>,
+}
+
+/// Decodes one list page, inserting each item into `snapshot` as it is read.
+fn decode_page(body: &[u8], kind: FluxKind, snapshot: &mut Snapshot) -> Result<PageMeta, String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let meta = PageSeed { kind, snapshot }
+        .deserialize(&mut de)
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(meta)
+}
+
+struct PageSeed<'a> {
+    kind: FluxKind,
+    snapshot: &'a mut Snapshot,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum PageField {
+    Metadata,
+    Items,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+    #[serde(rename = "remainingItemCount", default)]
+    remaining_item_count: Option<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = PageMeta;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PageMeta, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = PageMeta;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with `items` and `metadata`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageMeta, A::Error> {
+        let PageSeed { kind, snapshot } = self;
+        let mut meta = PageMeta::default();
+        let mut saw_items = false;
+        while let Some(field) = map.next_key::<PageField>()? {
+            match field {
+                PageField::Metadata => {
+                    if let Some(list_meta) = map.next_value::<Option<ListMeta>>()? {
+                        meta.continue_token = list_meta.continue_token;
+                        meta.remaining_item_count = list_meta.remaining_item_count;
+                    }
+                }
+                PageField::Items => {
+                    map.next_value_seed(ItemsSeed {
+                        kind,
+                        snapshot: &mut *snapshot,
+                    })?;
+                    saw_items = true;
+                }
+                PageField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !saw_items {
+            return Err(de::Error::missing_field("items"));
+        }
+        Ok(meta)
+    }
+}
+
+struct ItemsSeed<'a> {
+    kind: FluxKind,
+    snapshot: &'a mut Snapshot,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of objects")
+    }
+
+    /// The API server sends `"items": null` for an empty list of some kinds.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Each item is first delimited as raw text so that one malformed object is recorded as
+        // undecodable instead of aborting the whole page.
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            self.snapshot.insert_json(self.kind, item.get());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_decoded_item_by_item_and_its_continue_token_kept() {
+        let body = br#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","items":[
+            {"metadata":{"name":"a","namespace":"x"},"spec":{"sourceRef":{"kind":"GitRepository","name":"r"}}},
+            {"metadata":{"name":"b","namespace":"y"},"spec":{"sourceRef":{"name":"no-kind"}}},
+            {"metadata":{"name":"c","namespace":"x"},"spec":{"sourceRef":{"kind":"GitRepository","name":"r"}},"status":null}
+        ],"kind":"KustomizationList","metadata":{"continue":"tok","remainingItemCount":3,"resourceVersion":"9"}}"#;
+        let mut snapshot = Snapshot::default();
+        let meta = decode_page(body, FluxKind::Kustomization, &mut snapshot).unwrap();
+        assert_eq!(meta.continue_token.as_deref(), Some("tok"));
+        assert_eq!(meta.remaining_item_count, Some(3));
+        let names: Vec<&str> = snapshot
+            .kustomizations
+            .iter()
+            .map(|k| k.metadata.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(
+            snapshot.undecodable[0].to_string(),
+            "Kustomization y/b: spec.sourceRef: missing field `kind`"
+        );
+    }
+
+    #[test]
+    fn a_page_without_items_or_with_null_items_is_handled() {
+        let mut snapshot = Snapshot::default();
+        let meta = decode_page(
+            br#"{"items":null,"metadata":{}}"#,
+            FluxKind::Bucket,
+            &mut snapshot,
+        )
+        .unwrap();
+        assert_eq!(meta.continue_token, None);
+        assert_eq!(
+            decode_page(br#"{"metadata":{}}"#, FluxKind::Bucket, &mut snapshot).unwrap_err(),
+            "missing field `items` at line 1 column 15"
+        );
+        assert_eq!(
+            decode_page(br#"[]"#, FluxKind::Bucket, &mut snapshot).unwrap_err(),
+            "invalid type: sequence, expected a JSON object with `items` and `metadata` at line 1 column 0"
+        );
+        assert_eq!(
+            decode_page(br#"{"items":[]} x"#, FluxKind::Bucket, &mut snapshot).unwrap_err(),
+            "trailing characters at line 1 column 14"
+        );
+    }
+
+    #[test]
+    fn an_item_that_is_not_an_object_is_recorded_without_a_name() {
+        let mut snapshot = Snapshot::default();
+        decode_page(br#"{"items":[42]}"#, FluxKind::GitRepository, &mut snapshot).unwrap();
+        assert_eq!(
+            snapshot.undecodable[0].to_string(),
+            "GitRepository /: invalid type: integer `42`, expected struct GitRepository"
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("!sharding.fluxcd.io/key,env in (a,b)"),
+            "%21sharding.fluxcd.io%2Fkey%2Cenv%20in%20%28a%2Cb%29"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
+        let policy = RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+        };
+        for (retry, full) in [(0, 100), (1, 200), (2, 350), (9, 350)] {
+            let wait = policy.backoff(retry, None);
+            let full = Duration::from_millis(full);
+            assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
+        }
+        let wait = policy.backoff(0, Some(Duration::from_secs(60)));
+        assert!(wait >= Duration::from_millis(175) && wait <= Duration::from_millis(350));
+    }
+
+    #[test]
+    fn forbidden_errors_name_the_verb_resource_and_scope_to_grant() {
+        let failure = status_failure(
+            &ListTarget {
+                kind: FluxKind::HelmRelease,
+                namespace: Some("apps".to_string()),
+            },
+            403,
+            "denied".to_string(),
+        );
+        assert_eq!(failure.kind(), ReadErrorKind::Forbidden);
+        assert_eq!(
+            failure.to_string(),
+            "cannot list helmreleases.helm.toolkit.fluxcd.io in namespace apps: RBAC refused verb `list` on resource `helmreleases` in API group `helm.toolkit.fluxcd.io` (403 Forbidden); add the rule {apiGroups: [\"helm.toolkit.fluxcd.io\"], resources: [\"helmreleases\"], verbs: [\"list\"]} to the exporter's ClusterRole or Role, bound in namespace apps: denied"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! `plan` against a live cluster (the fake API server), run as a user would run the binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::fake_kube::FakeKube;
+
+fn example() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/cluster-snapshot.yaml"
+    ))
+}
+
+/// Runs the binary with no ambient Kubernetes configuration: a private HOME, no KUBECONFIG,
+/// not in a pod.
+fn exporter(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_flux-status-exporter"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("FLUX_STATUS_EXPORTER_CONFIG")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", home.path())
+        .env("FLUX_STATUS_EXPORTER_LOG", "warn")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plan_against_a_cluster_prints_the_same_plan_as_plan_on_a_dump_of_it() {
+    let fake = FakeKube::with_dump(example());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    for extra in [
+        &[][..],
+        &["-o", "json"][..],
+        &["--config", "config.yaml", "-o", "json"][..],
+    ] {
+        let (config, output) = match extra {
+            ["--config", c, rest @ ..] => (vec!["--config", *c], rest.to_vec()),
+            rest => (vec![], rest.to_vec()),
+        };
+        let mut live = config.clone();
+        live.extend(["plan", "--kubeconfig", kubeconfig]);
+        live.extend(&output);
+        let mut dumped = config.clone();
+        dumped.extend(["plan", "--snapshot", "examples/cluster-snapshot.yaml"]);
+        dumped.extend(&output);
+        let from_cluster = exporter(&live, &[]);
+        let from_dump = exporter(&dumped, &[]);
+        assert!(from_cluster.status.success(), "{}", stderr(&from_cluster));
+        assert!(from_dump.status.success(), "{}", stderr(&from_dump));
+        assert!(!stdout(&from_dump).is_empty());
+        assert_eq!(stdout(&from_cluster), stdout(&from_dump), "{extra:?}");
+    }
+}
+
+#[test]
+fn plan_reads_the_kubeconfig_named_by_the_kubeconfig_variable() {
+    let fake = FakeKube::with_dump(example());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let out = exporter(
+        &["plan", "-o", "json"],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["updates"].as_array().unwrap().len(), 13);
+    assert!(!fake.requests().is_empty());
+}
+
+#[test]
+fn plan_with_a_kubeconfig_that_does_not_exist_exits_2_naming_it() {
+    let out = exporter(&["plan", "--kubeconfig", "no-such-kubeconfig"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: kubeconfig no-such-kubeconfig: cannot read: No such file or directory (os error 2)\n"
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn plan_with_an_unknown_context_exits_2_listing_the_known_contexts() {
+    let fake = FakeKube::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let out = exporter(
+        &["plan", "--kubeconfig", kubeconfig, "--context", "prod"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!("error: kubeconfig {kubeconfig}: context `prod` not found (contexts: fake)\n")
+    );
+    assert!(fake.requests().is_empty(), "nothing is sent to the cluster");
+}
+
+#[test]
+fn plan_without_any_kubernetes_configuration_exits_2_saying_where_it_looked() {
+    let out = exporter(&["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account\n"
+    );
+}
+
+#[test]
+fn plan_refuses_a_snapshot_and_a_kubeconfig_together() {
+    let out = exporter(
+        &[
+            "plan",
+            "--snapshot",
+            "examples/cluster-snapshot.yaml",
+            "--kubeconfig",
+            "k",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("the argument '--snapshot <FILE>' cannot be used with '--kubeconfig <FILE>'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plan_exits_1_and_prints_no_plan_when_rbac_refuses_a_list() {
+    let fake = FakeKube::with_dump(example());
+    fake.fail(
+        "/apis/source.toolkit.fluxcd.io/v1/gitrepositories",
+        403,
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let out = exporter(&["plan", "--kubeconfig", kubeconfig.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "", "a partial read must not produce a plan");
+    assert!(
+        stderr(&out).starts_with("error: cannot list gitrepositories.source.toolkit.fluxcd.io in all namespaces: RBAC refused verb `list` on resource `gitrepositories` in API group `source.toolkit.fluxcd.io` (403 Forbidden); "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn plan_warns_once_about_a_missing_crd_and_plans_from_the_other_kinds() {
+    let fake = FakeKube::with_dump(example());
+    fake.uninstall("buckets");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let out = exporter(
+        &[
+            "--log-format",
+            "json",
+            "plan",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["level"] == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", stderr(&out));
+    assert_eq!(
+        warnings[0]["fields"]["message"],
+        "skipping Bucket: the API server does not serve buckets.source.toolkit.fluxcd.io (source.toolkit.fluxcd.io/v1); is the Flux CRD installed?"
+    );
+    assert!(!stdout(&out).is_empty());
+}
