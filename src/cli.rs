@@ -15,6 +15,7 @@ use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::Ledger;
 use crate::plan::{Plan, plan};
 use crate::report;
+use crate::run::{self, OnceOutcome, RunError, RunOptions};
 
 /// Version and build commit, as shown by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -79,6 +80,52 @@ pub enum Command {
     Publish(PublishArgs),
     /// Validate the configuration and print it with every default filled in.
     CheckConfig,
+    /// Run as a Deployment: poll on the configured schedule, post changes, serve /metrics,
+    /// /healthz, /readyz and /status; SIGHUP reloads the configuration, SIGTERM stops.
+    Run(RunArgs),
+    /// Run as a CronJob: one poll, then exit (0: done; 1: cluster unreadable or ledger not
+    /// saved; 3: some deliveries left for the next run; 4: metrics push failed).
+    Once(OnceArgs),
+}
+
+/// Where `run` and `once` read the cluster, and whether they post.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read the cluster from a `kubectl get ... -o yaml|json` dump, re-read every poll.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
+    pub snapshot: Option<PathBuf>,
+
+    /// Kubeconfig file; default: `KUBECONFIG`, then `~/.kube/config`, then the pod's service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context; default: its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Log each status that would be posted instead of posting it; the ledger is never
+    /// written (and is kept in memory only when reading a snapshot).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Listen address for the HTTP endpoints; overrides `http.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `once` arguments.
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// `publish` arguments.
@@ -140,6 +187,11 @@ pub enum CommandError {
     Read(#[from] ReadError),
     #[error("cannot reach the cluster to read credential Secrets: {0}")]
     Kube(String),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// `once` finished, but not cleanly; `code` is its exit code.
+    #[error("{message}")]
+    Once { code: u8, message: String },
     #[error("{failed} of {total} statuses were not delivered")]
     Undelivered {
         failed: usize,
@@ -161,6 +213,10 @@ impl CommandError {
             CommandError::Read(_) | CommandError::Kube(_) | CommandError::Undelivered { .. } => {
                 ExitCode::from(1)
             }
+            CommandError::Run(RunError::Interrupted) => ExitCode::from(130),
+            CommandError::Run(e) if e.is_bad_input() => ExitCode::from(2),
+            CommandError::Run(_) => ExitCode::from(1),
+            CommandError::Once { code, .. } => ExitCode::from(*code),
         }
     }
 
@@ -183,6 +239,36 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError
 
 /// Runs the parsed command; returns what to print on standard output.
 pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
+    match &cli.command {
+        Command::Run(args) => {
+            run::run(&run_options(cli, &args.source, args.listen)).await?;
+            return Ok(String::new());
+        }
+        Command::Once(args) => {
+            return match run::once(&run_options(cli, &args.source, None)).await? {
+                OnceOutcome::Completed => Ok(String::new()),
+                OnceOutcome::ReadFailed(e) => Err(CommandError::Once {
+                    code: 1,
+                    message: format!("the cluster could not be read: {e}"),
+                }),
+                OnceOutcome::SaveFailed(e) => Err(CommandError::Once {
+                    code: 1,
+                    message: format!("the ledger could not be saved: {e}"),
+                }),
+                OnceOutcome::DeliveriesLeft(n) => Err(CommandError::Once {
+                    code: 3,
+                    message: format!(
+                        "{n} status update(s) could not be delivered and are left for the next run"
+                    ),
+                }),
+                OnceOutcome::PushFailed(e) => Err(CommandError::Once {
+                    code: 4,
+                    message: e,
+                }),
+            };
+        }
+        _ => {}
+    }
     let config = load_config(cli.config.as_deref())?;
     match &cli.command {
         Command::CheckConfig => {
@@ -217,6 +303,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
             })
         }
         Command::Publish(args) => publish(args, &config).await,
+        Command::Run(_) | Command::Once(_) => Ok(String::new()),
     }
 }
 
@@ -255,6 +342,17 @@ async fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandE
         });
     }
     Ok(output)
+}
+
+fn run_options(cli: &Cli, source: &SourceArgs, listen: Option<std::net::SocketAddr>) -> RunOptions {
+    RunOptions {
+        config_path: cli.config.clone(),
+        snapshot: source.snapshot.clone(),
+        kubeconfig: source.kubeconfig.clone(),
+        context: source.context.clone(),
+        dry_run: source.dry_run,
+        listen,
+    }
 }
 
 /// Environment and files; a Kubernetes client too when a forge reads a Secret.

@@ -234,6 +234,26 @@ pub fn plan(assessment: &Assessment, ledger: &Ledger, config: &Config) -> Plan {
     Plan { updates, unchanged }
 }
 
+/// The status context of an object, as configured.
+pub fn context_for(resource: &ResourceRef, config: &Config) -> String {
+    Renderer { config }.context(resource)
+}
+
+/// The keys of every status the assessment speaks for, with contexts rendered as `plan`
+/// renders them: what ledger pruning must keep.
+pub fn observed_keys(assessment: &Assessment, config: &Config) -> HashSet<StatusKey> {
+    let renderer = Renderer { config };
+    let mut keys = HashSet::new();
+    for resource in &assessment.resources {
+        if resource.observations.is_empty() {
+            continue;
+        }
+        let context = renderer.context(&resource.resource);
+        keys.extend(resource.observations.iter().map(|o| key_of(o, &context)));
+    }
+    keys
+}
+
 fn key_of(observation: &Observation, context: &str) -> StatusKey {
     StatusKey {
         host: observation.target.location.host.clone(),

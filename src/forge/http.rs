@@ -295,6 +295,34 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Sends `body` with `method` and `content_type` to `url` and returns the answer's status
+    /// and (at most 64 KiB of) body. For endpoints that take no credential, e.g. a Pushgateway.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), String> {
+        let request = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = response.status().as_u16();
+        let bytes = read_body(response.into_body()).await?;
+        Ok((status, bytes))
+    }
+}
+
 /// Reduces what sending a request gave to the answer and its raw body; `secrets` are kept out
 /// of every message, and `now` dates a relative rate-limit reset.
 pub async fn reduce<B, E>(

@@ -25,6 +25,9 @@ struct Stored {
     /// `[repository, sha, context, state, reason, posted_at]`.
     statuses: Vec<(u32, String, u32, char, u32, i64)>,
     resources: Vec<StoredResource>,
+    /// `[name, label values, value]` of the exporter's counters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    counters: Vec<(String, Vec<String>, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +123,7 @@ pub fn encode(ledger: &Ledger) -> Vec<u8> {
         reasons: reasons.values,
         statuses,
         resources,
+        counters: ledger.counters.clone(),
     };
     serde_json::to_vec(&stored).unwrap_or_default()
 }
@@ -207,5 +211,6 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Ledger, LedgerError> {
             },
         );
     }
+    ledger.set_counters(stored.counters);
     Ok(ledger)
 }

@@ -94,6 +94,9 @@ pub enum LedgerError {
 pub struct Ledger {
     statuses: HashMap<StatusKey, PostedStatus>,
     resources: HashMap<ResourceRef, ResourceRecord>,
+    /// The exporter's own counters (name, label values, value), so that a CronJob's counters
+    /// continue from run to run.
+    counters: Vec<(String, Vec<String>, u64)>,
     dirty: bool,
 }
 
@@ -278,6 +281,22 @@ impl Ledger {
                 }
             }
         }
+    }
+
+    /// The exporter counters saved with the ledger.
+    pub fn counters(&self) -> &[(String, Vec<String>, u64)] {
+        &self.counters
+    }
+
+    /// Replaces the saved exporter counters; they are written with the next save but do not
+    /// by themselves make the ledger dirty (a counter ticking is no reason to write).
+    pub fn set_counters(&mut self, counters: Vec<(String, Vec<String>, u64)>) {
+        self.counters = counters;
+    }
+
+    /// Marks the ledger as needing a save.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 
     pub(crate) fn insert_raw(&mut self, key: StatusKey, posted: PostedStatus) {

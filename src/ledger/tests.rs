@@ -367,6 +367,11 @@ fn sample() -> Ledger {
         at("2026-11-22T10:00:00Z"),
     );
     ledger.observe(&assessment(vec![]), at("2026-11-22T10:03:00Z"));
+    ledger.set_counters(vec![(
+        "flux_status_polls_total".into(),
+        vec!["success".into()],
+        7,
+    )]);
     ledger.mark_saved();
     ledger
 }
