@@ -88,10 +88,11 @@ pub enum Command {
     Once(OnceArgs),
 }
 
-/// Where `run` and `once` read the cluster, and whether they post.
+/// Where to read the cluster: a dump or the API.
 #[derive(Debug, Args)]
-pub struct SourceArgs {
-    /// Read the cluster from a `kubectl get ... -o yaml|json` dump, re-read every poll.
+pub struct ClusterArgs {
+    /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API (`run`
+    /// re-reads it every poll).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
     pub snapshot: Option<PathBuf>,
 
@@ -103,6 +104,13 @@ pub struct SourceArgs {
     /// Kubeconfig context; default: its current-context.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+/// Where `run` and `once` read the cluster, and whether they post.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Log each status that would be posted instead of posting it; the ledger is never
     /// written (and is kept in memory only when reading a snapshot).
@@ -147,18 +155,8 @@ pub struct PublishArgs {
 /// `plan` arguments.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Read the cluster from a `kubectl get ... -o yaml|json` dump instead of the API.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubeconfig", "context"])]
-    pub snapshot: Option<PathBuf>,
-
-    /// Kubeconfig file; default: `KUBECONFIG`, then `~/.kube/config`, then the pod's service
-    /// account.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context; default: its current-context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
@@ -276,12 +274,12 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
             Ok(config.to_yaml())
         }
         Command::Plan(args) => {
-            let snapshot = match &args.snapshot {
+            let snapshot = match &args.cluster.snapshot {
                 Some(path) => read_snapshot(path, &config)?,
                 None => {
                     let options = ConnectOptions {
-                        kubeconfig: args.kubeconfig.clone(),
-                        context: args.context.clone(),
+                        kubeconfig: args.cluster.kubeconfig.clone(),
+                        context: args.cluster.context.clone(),
                         request_timeout: config.kube.request_timeout,
                     };
                     read_cluster(&options, &config).await?
@@ -347,9 +345,9 @@ async fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandE
 fn run_options(cli: &Cli, source: &SourceArgs, listen: Option<std::net::SocketAddr>) -> RunOptions {
     RunOptions {
         config_path: cli.config.clone(),
-        snapshot: source.snapshot.clone(),
-        kubeconfig: source.kubeconfig.clone(),
-        context: source.context.clone(),
+        snapshot: source.cluster.snapshot.clone(),
+        kubeconfig: source.cluster.kubeconfig.clone(),
+        context: source.cluster.context.clone(),
         dry_run: source.dry_run,
         listen,
     }
