@@ -27,7 +27,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-pub use store::{ApiError, registry};
+pub use store::{ApiError, CONFIG_MAP_MAX_BYTES, registry};
 use store::{ListParams, Store, dump_items};
 
 /// The user named in the fake's 403 messages, as a service account would appear.
