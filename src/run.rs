@@ -327,6 +327,9 @@ impl Exporter {
             tracing::warn!("{why}");
         }
         self.ledger = loaded.ledger;
+        // What was just loaded is the saved ledger: the first tick need not read it again
+        // unless leadership is gained after this.
+        self.was_leader = self.leadership.is_leader();
         for (name, labels, value) in self.ledger.counters() {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             self.metrics.restore_counter(name, &labels, *value);
