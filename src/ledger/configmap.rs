@@ -195,11 +195,28 @@ impl ConfigMapStore {
 
     /// The head and the ledger it points at, or why that ledger is unusable.
     async fn read_current(&self) -> Result<Option<(Head, Result<Ledger, String>)>, LedgerError> {
-        Ok(match self.read_once().await? {
-            Stored::Absent => None,
-            Stored::Found(head, ledger) => Some((head, ledger)),
-            Stored::ShardMissing(head, problem) => Some((head, Err(problem))),
-        })
+        let mut attempts = 1;
+        loop {
+            match self.read_once().await? {
+                Stored::Absent => return Ok(None),
+                Stored::Found(head, ledger) => return Ok(Some((head, ledger))),
+                Stored::ShardMissing(head, problem) => {
+                    // A writer switches the head to its new generation and then deletes the old
+                    // generation's shards, so a reader holding the old head can find them gone.
+                    // Only a head that has not moved points at a ledger that is really damaged.
+                    let now = self
+                        .api
+                        .get_opt(&self.name)
+                        .await
+                        .map_err(|e| self.kube_error("cannot read", &self.name, &e))?
+                        .and_then(|cm| cm.metadata.resource_version);
+                    if now == head.resource_version || attempts >= MAX_ATTEMPTS {
+                        return Ok(Some((head, Err(problem))));
+                    }
+                    attempts += 1;
+                }
+            }
+        }
     }
 
     async fn read_once(&self) -> Result<Stored, LedgerError> {
