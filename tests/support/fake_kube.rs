@@ -27,8 +27,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-pub use store::{ApiError, CONFIG_MAP_MAX_BYTES, registry};
+pub use store::{ApiError, registry};
 use store::{ListParams, Store, dump_items};
+
+/// The API server's limit on a ConfigMap's data; larger ones are refused with 422.
+pub const CONFIG_MAP_MAX_BYTES: usize = store::CONFIG_MAP_MAX_BYTES;
 
 /// The user named in the fake's 403 messages, as a service account would appear.
 pub const FAKE_USER: &str = "system:serviceaccount:flux-system:flux-status-exporter";

@@ -624,9 +624,7 @@ fn check_config_map_size(object: &Value, name: &str) -> Result<(), ApiError> {
             let decoded = value
                 .as_str()
                 .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("binaryData[{key}]: not base64"))
-                })?;
+                .ok_or_else(|| ApiError::bad_request(format!("binaryData[{key}]: not base64")))?;
             size += key.len() + decoded.len();
         }
     }
