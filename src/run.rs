@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use jiff::Timestamp;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::assess::{Assessment, assess};
 use crate::cli::read_snapshot;
@@ -26,10 +26,13 @@ use crate::forge::{
 use crate::leader::{Elector, Leadership};
 use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError, Loaded, StatusKey, encode};
 use crate::metrics::{Metrics, MetricsError};
-use crate::plan::{Delivery, observed_keys, plan};
+use crate::plan::{Delivery, StatusUpdate, observed_keys, plan};
 use crate::schedule::Ticker;
 use crate::server::{Readiness, ServeError, Server, ServerState};
 use crate::status::{LedgerSummary, PollSummary, StatusInputs};
+
+/// Shortest time between two saves of a ConfigMap ledger during one tick.
+pub const CONFIGMAP_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How `run` and `once` were asked to work.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +112,18 @@ impl LedgerStore {
             }),
             LedgerStore::File(store) => store.load(),
             LedgerStore::ConfigMap(store) => store.load().await,
+        }
+    }
+
+    /// How often the ledger may be saved while a tick's deliveries go on: after every delivery
+    /// for a file (a local write), at most every few seconds for ConfigMaps (each save is a
+    /// write to the API server, and a burst of deliveries must not become a burst of writes),
+    /// never for memory.
+    fn checkpoint_interval(&self) -> Option<Duration> {
+        match self {
+            LedgerStore::Memory => None,
+            LedgerStore::File(_) => Some(Duration::ZERO),
+            LedgerStore::ConfigMap(_) => Some(CONFIGMAP_CHECKPOINT_INTERVAL),
         }
     }
 
@@ -442,7 +457,7 @@ impl Exporter {
         self.ledger.observe(&assessment, now);
         let planned = plan(&assessment, &self.ledger, &self.config);
         let outcomes = if leading {
-            self.publishers.publish(&planned.updates).await
+            self.deliver(&planned.updates).await
         } else {
             Vec::new()
         };
@@ -455,7 +470,6 @@ impl Exporter {
             permanent_errors: 0,
             skipped: 0,
         };
-        let recorded_at = Timestamp::now();
         for outcome in &outcomes {
             let forge = outcome.forge.as_deref().unwrap_or("none");
             let duration = (outcome.attempts > 0).then_some(outcome.duration);
@@ -466,25 +480,10 @@ impl Exporter {
                 duration,
             );
             match &outcome.result {
-                DeliveryResult::Delivered => {
-                    report.delivered += 1;
-                    self.ledger.record(
-                        outcome.key.clone(),
-                        outcome.state,
-                        &outcome.reason,
-                        recorded_at,
-                    );
-                }
+                DeliveryResult::Delivered => report.delivered += 1,
                 DeliveryResult::PermanentError { error } => {
                     report.permanent_errors += 1;
                     tracing::error!(repository = %outcome.key.repository, sha = %outcome.key.sha, context = %outcome.key.context, "the forge refused this status for good; it is not retried until the state changes: {error}");
-                    // Recorded as if posted, so the same refusal is not retried every tick.
-                    self.ledger.record(
-                        outcome.key.clone(),
-                        outcome.state,
-                        &outcome.reason,
-                        recorded_at,
-                    );
                 }
                 DeliveryResult::RetryLater { .. } => report.retry_later += 1,
                 DeliveryResult::SkippedUnmatched | DeliveryResult::SkippedNotAllowed => {
@@ -562,6 +561,64 @@ impl Exporter {
             "poll finished"
         );
         report
+    }
+
+    /// Delivers a plan's updates, recording each one in the ledger as soon as its outcome is
+    /// known and saving the ledger as often as the store allows meanwhile, so that a crash in
+    /// the middle of a long tick repeats only the deliveries that were not saved yet.
+    async fn deliver(&mut self, updates: &[StatusUpdate]) -> Vec<DeliveryOutcome> {
+        let publishers = Arc::clone(&self.publishers);
+        let (finished, mut outcomes_so_far) = mpsc::unbounded_channel::<DeliveryOutcome>();
+        let report = move |_: usize, outcome: &DeliveryOutcome| {
+            let _ = finished.send(outcome.clone());
+        };
+        let publishing = publishers.publish_each(updates, &report);
+        tokio::pin!(publishing);
+        let checkpoints = if self.dry_run {
+            None
+        } else {
+            self.store.checkpoint_interval()
+        };
+        let mut saved_at = Instant::now();
+        let outcomes = loop {
+            tokio::select! {
+                outcomes = &mut publishing => break outcomes,
+                Some(outcome) = outcomes_so_far.recv() => {
+                    self.record_outcome(&outcome);
+                    if let Some(every) = checkpoints
+                        && self.ledger.is_dirty()
+                        && saved_at.elapsed() >= every
+                    {
+                        match self.store.save(&mut self.ledger).await {
+                            Ok(bytes) => self.ledger_bytes = Some(bytes),
+                            Err(e) => tracing::warn!("ledger not saved during the poll (tried again at its end): {e}"),
+                        }
+                        saved_at = Instant::now();
+                    }
+                }
+            }
+        };
+        while let Ok(outcome) = outcomes_so_far.try_recv() {
+            self.record_outcome(&outcome);
+        }
+        outcomes
+    }
+
+    /// Records a delivered status; a status the forge refused for good is recorded as if
+    /// posted, so the same refusal is not retried every tick. Anything else stays pending in
+    /// the plan and is offered again next tick.
+    fn record_outcome(&mut self, outcome: &DeliveryOutcome) {
+        if matches!(
+            outcome.result,
+            DeliveryResult::Delivered | DeliveryResult::PermanentError { .. }
+        ) {
+            self.ledger.record(
+                outcome.key.clone(),
+                outcome.state,
+                &outcome.reason,
+                Timestamp::now(),
+            );
+        }
     }
 
     /// Keeps the last delivery outcome of each status still observed, for `/status`.
