@@ -3,7 +3,7 @@
 //! and builders for the Flux objects a scripted cluster goes through.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -564,4 +564,9 @@ pub async fn wait_for_async(what: &str, patience: Duration, mut condition: impl 
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The repository root (where the README's commands run).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }

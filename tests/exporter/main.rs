@@ -14,5 +14,8 @@ mod dry_run;
 mod leader;
 mod ledger_configmap;
 mod ledger_file;
+mod once_cli;
 mod outage;
+mod process;
+mod run_cli;
 mod sequence;
