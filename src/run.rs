@@ -31,6 +31,10 @@ use crate::schedule::Ticker;
 use crate::server::{Readiness, ServeError, Server, ServerState};
 use crate::status::{LedgerSummary, PollSummary, StatusInputs};
 
+/// After the shutdown grace period (when in-flight deliveries are cut off), how long a
+/// stopping tick may still take to record and save before it is abandoned.
+const STOP_MARGIN: Duration = Duration::from_secs(2);
+
 /// Shortest time between two saves of a ConfigMap ledger during one tick.
 pub const CONFIGMAP_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -153,6 +157,9 @@ pub enum TickOutcome {
     ReadFailed(String),
     /// Updates were delivered but the ledger could not be saved (it is retried next tick).
     SaveFailed(String),
+    /// Stopped by a signal before it finished within the shutdown grace period (typically
+    /// while still reading a slow API server); what was delivered is recorded.
+    Abandoned,
 }
 
 /// What one tick did.
@@ -788,8 +795,15 @@ async fn tick_until_stopped(
                         let (_, report) = tokio::join!(publishers.shutdown(grace), &mut tick);
                         report
                     };
+                    // Deliveries are cut off at `grace`; the rest of the tick (a read of a slow
+                    // API server, above all) must not hold the process past its deadline
+                    // either. Recording is incremental, so nothing delivered is lost.
                     return tokio::select! {
                         report = drain => Ok((report, true)),
+                        () = tokio::time::sleep(grace + STOP_MARGIN) => {
+                            tracing::warn!(grace_seconds = grace.as_secs(), "the poll did not finish within the shutdown grace period; abandoning it");
+                            Ok((TickReport::failed(TickOutcome::Abandoned), true))
+                        }
                         () = signals.stop() => Err(RunError::Interrupted),
                     };
                 }
@@ -819,6 +833,9 @@ pub enum OnceOutcome {
     SaveFailed(String),
     /// The tick completed but its metrics could not be pushed (exit 4).
     PushFailed(String),
+    /// A signal stopped the tick before it finished within the grace period (exit 1); what
+    /// was delivered is saved.
+    Stopped,
 }
 
 /// One tick as a CronJob runs it: load the ledger, tick, save, push metrics.
@@ -847,6 +864,10 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
     let mut outcome = match report.outcome {
         TickOutcome::ReadFailed(e) => OnceOutcome::ReadFailed(e),
         TickOutcome::SaveFailed(e) => OnceOutcome::SaveFailed(e),
+        TickOutcome::Abandoned => match exporter.save_if_dirty().await {
+            Ok(()) => OnceOutcome::Stopped,
+            Err(e) => OnceOutcome::SaveFailed(e.to_string()),
+        },
         TickOutcome::Completed if report.retry_later > 0 => {
             OnceOutcome::DeliveriesLeft(report.retry_later)
         }

@@ -323,3 +323,75 @@ async fn a_schedule_faster_than_a_tick_warns_skips_and_counts_the_skipped_polls(
     assert_eq!(exporter.exited().await.code(), Some(0));
     assert_eq!(s.github.requests().len(), 1);
 }
+
+/// A fake API server that never finishes listing Kustomizations (the exporter would wait for
+/// it for ten minutes), and a configuration whose shutdown grace period is one second.
+fn stuck_cluster(s: &Setup) -> (FakeKube, String, String) {
+    let kube = FakeKube::start();
+    kube.put(fleet(A)).unwrap();
+    kube.put(APPS.ready(A)).unwrap();
+    kube.inject(Fault {
+        path: "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations".into(),
+        action: FaultAction::Delay(Duration::from_secs(3600)),
+        times: None,
+    });
+    let kubeconfig = kube.write_kubeconfig(s.dir.path());
+    let config = s.config("kube: {requestTimeout: 10m}\n");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("shutdownGracePeriod: 10s", "shutdownGracePeriod: 1s"),
+    )
+    .unwrap();
+    (kube, kubeconfig.display().to_string(), config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_tick_reads_a_stuck_api_server_still_exits_0_after_the_grace_period() {
+    let s = Setup::start().await;
+    let (kube, kubeconfig, config) = stuck_cluster(&s);
+    let path = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
+    let mut exporter = Exporter::start(&[
+        "--config",
+        &config,
+        "run",
+        "--kubeconfig",
+        &kubeconfig,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    wait_for_async("the list of Kustomizations", PATIENCE, || {
+        !kube.requests_to(path).is_empty()
+    })
+    .await;
+    exporter.signal("TERM");
+    let status = exporter.exited().await;
+    let stderr = exporter.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the poll did not finish within the shutdown grace period; abandoning it"),
+        "{stderr}"
+    );
+    assert_eq!(s.github.requests(), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_once_tick_reads_a_stuck_api_server_exits_1_after_the_grace_period() {
+    let s = Setup::start().await;
+    let (kube, kubeconfig, config) = stuck_cluster(&s);
+    let path = "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations";
+    let mut exporter = Exporter::start(&["--config", &config, "once", "--kubeconfig", &kubeconfig]);
+    wait_for_async("the list of Kustomizations", PATIENCE, || {
+        !kube.requests_to(path).is_empty()
+    })
+    .await;
+    exporter.signal("TERM");
+    let status = exporter.exited().await;
+    let stderr = exporter.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("error: stopped before the poll finished; what was delivered is saved")
+    );
+}
