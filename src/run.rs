@@ -365,12 +365,13 @@ impl Exporter {
     }
 
     /// Applies a reloaded configuration's parts (schedule and HTTP settings are the caller's).
+    /// The ledger and its store stay: the records are what was posted, whatever the
+    /// configuration; the backend cannot change without a restart; and the store knows the
+    /// stored ledger's version, which a new store would have to rediscover through a conflict.
     pub fn reconfigure(&mut self, config: Arc<Config>, parts: Parts) {
         self.config = config;
         self.source = parts.source;
         self.publishers = parts.publishers;
-        // The ledger stays: its records are what was posted, whatever the configuration.
-        self.store = parts.store;
     }
 
     async fn read(&self) -> Result<Snapshot, String> {

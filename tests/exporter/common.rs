@@ -12,7 +12,9 @@ use flux_status_exporter::forge::{CredentialSources, DeliveryPolicy, Publishers}
 use flux_status_exporter::leader::Leadership;
 use flux_status_exporter::ledger::{ConfigMapStore, Ledger};
 use flux_status_exporter::metrics::Metrics;
-use flux_status_exporter::run::{Exporter, RunOptions, TickOutcome, TickReport, build_parts};
+use flux_status_exporter::run::{
+    Exporter, Parts, RunOptions, TickOutcome, TickReport, build_parts,
+};
 use serde_json::{Value, json};
 
 use crate::support::fake_forges::github::GitHubFake;
@@ -415,6 +417,21 @@ impl World {
         leadership: Leadership,
         dry_run: bool,
     ) -> Exporter {
+        let parts = self.parts(config, dry_run).await;
+        let metrics = Arc::new(Metrics::new(&config.cluster, "test", "test").unwrap());
+        let mut exporter = Exporter::new(
+            Arc::new(config.clone()),
+            parts,
+            metrics,
+            leadership,
+            dry_run,
+        );
+        exporter.load_ledger().await.unwrap();
+        exporter
+    }
+
+    /// The parts `build_parts` makes for `config`, delivering on the virtual clock.
+    pub async fn parts(&self, config: &Config, dry_run: bool) -> Parts {
         let mut parts = build_parts(config, &self.options(dry_run), false)
             .await
             .unwrap();
@@ -432,16 +449,7 @@ impl World {
                 .unwrap(),
             );
         }
-        let metrics = Arc::new(Metrics::new(&config.cluster, "test", "test").unwrap());
-        let mut exporter = Exporter::new(
-            Arc::new(config.clone()),
-            parts,
-            metrics,
-            leadership,
-            dry_run,
-        );
-        exporter.load_ledger().await.unwrap();
-        exporter
+        parts
     }
 
     /// Adds or replaces cluster objects.

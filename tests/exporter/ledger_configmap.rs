@@ -413,3 +413,31 @@ async fn records_of_commits_no_longer_observed_are_pruned_after_the_configured_a
     );
     assert_eq!(w.github.requests().len(), 0, "A was already posted");
 }
+
+#[tokio::test]
+async fn a_reloaded_configuration_keeps_the_ledger_store_and_updates_without_a_conflict() {
+    let w = World::start().await;
+    w.put(&[fleet(A), APPS.ready(A)]);
+    let mut x = w.exporter(&w.config("")).await;
+    completed(x.tick().await);
+    let logs = Logs::capture();
+    let reloaded = w.config("statuses: {description: \"{state}: {summary}\"}\n");
+    let parts = w.parts(&reloaded, false).await;
+    x.reconfigure(std::sync::Arc::new(reloaded), parts);
+    w.put(&[fleet(B)]);
+    completed(x.tick().await);
+    assert_eq!(
+        w.configmap_writes(),
+        ["POST ".to_string(), format!("PUT {LEDGER}")],
+        "one update, no conflict"
+    );
+    assert!(
+        !logs.text().contains("ledger changed concurrently"),
+        "{}",
+        logs.text()
+    );
+    assert_eq!(
+        brief(&w.github_since(1)),
+        expect(&[("B", "pending", format!("pending: {}", says::queued()))])
+    );
+}
