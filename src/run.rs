@@ -906,8 +906,9 @@ fn reloadable(old: &Config, new: &Config) -> Result<(), String> {
     if old.cluster != new.cluster {
         fixed.push("cluster");
     }
-    if old.http != new.http {
-        fixed.push("http");
+    // readyMaxAgePeriods is applied on reload; only the listening socket is bound once.
+    if old.http.listen != new.http.listen {
+        fixed.push("http.listen");
     }
     if old.ledger.backend != new.ledger.backend {
         fixed.push("ledger.backend");

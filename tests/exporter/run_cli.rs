@@ -104,8 +104,10 @@ async fn sighup_applies_a_valid_change_and_refuses_an_invalid_or_restart_only_on
     let mut exporter = Exporter::start(&run(&config, &snapshot));
     github_requests(&s, 1).await;
 
-    // A valid change: a new description template.
-    s.config("statuses: {description: \"{state} on {cluster}: {summary}\"}\n");
+    // A valid change: a new description template, and how stale /readyz may get.
+    s.config(
+        "statuses: {description: \"{state} on {cluster}: {summary}\"}\nhttp: {readyMaxAgePeriods: 5}\n",
+    );
     exporter.signal("HUP");
     exporter.wait_logged("configuration reloaded", 1).await;
     s.snapshot(&[fleet(A), APPS.ready(A)]);
