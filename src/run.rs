@@ -113,6 +113,7 @@ impl LedgerStore {
             LedgerStore::Memory => Ok(Loaded {
                 ledger: Ledger::new(),
                 discarded: None,
+                bytes: None,
             }),
             LedgerStore::File(store) => store.load(),
             LedgerStore::ConfigMap(store) => store.load().await,
@@ -349,6 +350,7 @@ impl Exporter {
             tracing::warn!("{why}");
         }
         self.ledger = loaded.ledger;
+        self.ledger_bytes = loaded.bytes;
         // What was just loaded is the saved ledger: the first tick need not read it again
         // unless leadership is gained after this.
         self.was_leader = self.leadership.is_leader();

@@ -44,11 +44,14 @@ pub struct ConfigMapStore {
     head: Mutex<Head>,
 }
 
+/// A stored ledger with its compressed size, or why it cannot be used.
+type ReadLedger = Result<(Ledger, usize), String>;
+
 /// What one read of the head and its shards found.
 enum Stored {
     Absent,
-    /// The ledger, or why it is unusable.
-    Found(Head, Result<Ledger, String>),
+    /// The ledger and its compressed size, or why it is unusable.
+    Found(Head, ReadLedger),
     /// A shard the head names is gone (the head may have moved on meanwhile).
     ShardMissing(Head, String),
 }
@@ -174,13 +177,15 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: None,
+                    bytes: None,
                 })
             }
-            Some((head, Ok(ledger))) => {
+            Some((head, Ok((ledger, bytes)))) => {
                 self.set_head(head);
                 Ok(Loaded {
                     ledger,
                     discarded: None,
+                    bytes: Some(bytes),
                 })
             }
             Some((head, Err(problem))) => {
@@ -188,13 +193,15 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: Some(format!("{problem}; starting fresh")),
+                    bytes: None,
                 })
             }
         }
     }
 
-    /// The head and the ledger it points at, or why that ledger is unusable.
-    async fn read_current(&self) -> Result<Option<(Head, Result<Ledger, String>)>, LedgerError> {
+    /// The head and the ledger it points at with its compressed size, or why that ledger is
+    /// unusable.
+    async fn read_current(&self) -> Result<Option<(Head, ReadLedger)>, LedgerError> {
         let mut attempts = 1;
         loop {
             match self.read_once().await? {
@@ -286,7 +293,8 @@ impl ConfigMapStore {
         }
         let ledger = gunzip(&payload)
             .map_err(|e| format!("ledger {}: {e}", self.source_name()))
-            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()));
+            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()))
+            .map(|ledger| (ledger, payload.len()));
         Ok(Stored::Found(head, ledger))
     }
 
@@ -407,7 +415,7 @@ impl ConfigMapStore {
                             generation,
                         }),
                         Some((theirs, contents)) => {
-                            if let Ok(other) = contents {
+                            if let Ok((other, _)) = contents {
                                 ledger.merge(other);
                             }
                             let generation = theirs.generation.max(generation);

@@ -94,6 +94,31 @@ async fn run_ticks_on_its_interval_rereads_the_snapshot_and_posts_each_change_on
             ),
         ]
     );
+
+    // Restarted with nothing to do: it posts and writes nothing, and reports the ledger's size
+    // from the start.
+    let size = std::fs::metadata(s.path("ledger.json")).unwrap().len();
+    let mut restarted = Exporter::start(&run(&config, &snapshot));
+    let address = restarted.address().await;
+    restarted.wait_logged("poll finished", 1).await;
+    let (_, metrics) = http_get(address, "/metrics");
+    assert!(
+        metrics.contains("flux_status_ledger_entries{cluster=\"test\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "flux_status_ledger_bytes{{cluster=\"test\"}} {size}\n"
+        )),
+        "{metrics}"
+    );
+    restarted.signal("TERM");
+    assert_eq!(restarted.exited().await.code(), Some(0));
+    assert_eq!(s.github.requests().len(), 3);
+    assert_eq!(
+        std::fs::metadata(s.path("ledger.json")).unwrap().len(),
+        size
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
