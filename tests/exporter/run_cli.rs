@@ -422,3 +422,92 @@ async fn sigterm_while_a_once_tick_reads_a_stuck_api_server_exits_1_after_the_gr
         Some("error: stopped before the poll finished; what was delivered is saved")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_with_leader_election_post_once_and_the_survivor_takes_over_on_sigterm() {
+    let s = Setup::start().await;
+    let kube = FakeKube::start();
+    kube.put(fleet(A)).unwrap();
+    kube.put(APPS.ready(A)).unwrap();
+    let kubeconfig = kube.write_kubeconfig(s.dir.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let config = s.config(
+        "ledger: {backend: configmap}\nleaderElection: {enabled: true, leaseDuration: 2s}\n",
+    );
+    let args = [
+        "--config",
+        &config,
+        "run",
+        "--kubeconfig",
+        kubeconfig,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let mut first = Exporter::start(&args);
+    github_requests(&s, 1).await;
+    first.wait_logged("became the leader", 1).await;
+    let mut second = Exporter::start(&args);
+    second.wait_logged("leader=false", 2).await;
+
+    kube.put(fleet(B)).unwrap();
+    github_requests(&s, 2).await;
+    second.wait_logged("leader=false", 4).await;
+    assert_eq!(
+        second.count("status delivered"),
+        0,
+        "a follower posts nothing"
+    );
+
+    first.signal("TERM");
+    assert_eq!(first.exited().await.code(), Some(0));
+    second.wait_logged("became the leader", 1).await;
+    second.wait_logged("leader=true", 2).await;
+    kube.put(APPS.reconciling(B, Some(A), "Progressing"))
+        .unwrap();
+    github_requests(&s, 3).await;
+    second.wait_logged("leader=true", 4).await;
+    second.signal("TERM");
+    assert_eq!(second.exited().await.code(), Some(0));
+    assert_eq!(
+        brief(&s.posts()),
+        expect(&[
+            ("A", "success", says::applied(A)),
+            ("B", "pending", says::queued()),
+            ("B", "pending", says::progressing()),
+        ])
+    );
+    let lease = kube
+        .object("leases", NAMESPACE, "flux-status-exporter")
+        .unwrap();
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "released: {lease}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_ticks_on_a_cron_schedule_with_seconds() {
+    let s = Setup::start().await;
+    let config = s.config("schedule: \"*/1 * * * * *\"\n");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("schedule: 1s\n", ""),
+    )
+    .unwrap();
+    let snapshot = s.snapshot(&[fleet(A), APPS.reconciling(A, None, "Progressing")]);
+    let mut exporter = Exporter::start(&run(&config, &snapshot));
+    github_requests(&s, 1).await;
+    s.snapshot(&[fleet(A), APPS.ready(A)]);
+    github_requests(&s, 2).await;
+    exporter.signal("TERM");
+    assert_eq!(exporter.exited().await.code(), Some(0));
+    assert_eq!(
+        brief(&s.posts()),
+        expect(&[
+            ("A", "pending", says::progressing()),
+            ("A", "success", says::applied(A)),
+        ])
+    );
+}
