@@ -1,8 +1,6 @@
 //! The ConfigMap ledger under the exporter: two writers, a ConfigMap deleted under it, a
 //! ledger too large for one ConfigMap, corrupt and incompatible contents, and pruning.
 
-use std::time::Duration;
-
 use base64::Engine;
 use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::flux::revision::CommitSha;
@@ -275,27 +273,7 @@ async fn a_reader_racing_a_writer_never_takes_the_previous_generations_shards_as
     writer.load().await.unwrap();
     let mut ledger = big_ledger(40_000, 4, Timestamp::now());
     writer.save(&mut ledger).await.unwrap();
-
-    // A reader gets the head of generation 1, then (while the writer saves generation 2 and
-    // deletes generation 1's shards) its shards.
-    let reader = w.store().await;
-    w.kube.inject(crate::support::fake_kube::Fault {
-        path: format!("{CONFIGMAPS}/{LEDGER}-1-0"),
-        action: crate::support::fake_kube::FaultAction::Delay(Duration::from_millis(1500)),
-        times: Some(1),
-    });
-    let read = tokio::spawn(async move { reader.load().await.unwrap() });
-    wait_for_async(
-        "the reader to ask for a shard",
-        Duration::from_secs(10),
-        || {
-            w.kube
-                .requests_to(&format!("{CONFIGMAPS}/{LEDGER}-1-0"))
-                .len()
-                == 1
-        },
-    )
-    .await;
+    let generation_1 = w.kube.object("configmaps", NAMESPACE, LEDGER).unwrap();
     ledger.record(
         StatusKey {
             host: "github.com".into(),
@@ -314,9 +292,26 @@ async fn a_reader_racing_a_writer_never_takes_the_previous_generations_shards_as
             .is_none()
     );
 
-    let loaded = read.await.unwrap();
+    // A reader that got the head of generation 1 just before the writer switched it to
+    // generation 2 and deleted generation 1's shards.
+    let head = format!("{CONFIGMAPS}/{LEDGER}");
+    w.kube.inject(crate::support::fake_kube::Fault {
+        path: head.clone(),
+        action: crate::support::fake_kube::FaultAction::Respond {
+            code: 200,
+            body: generation_1.to_string(),
+        },
+        times: Some(1),
+    });
+    w.kube.clear_requests();
+    let loaded = w.store().await.load().await.unwrap();
     assert_eq!(loaded.discarded, None);
-    assert!(loaded.ledger.len() >= 40_000);
+    assert_eq!(loaded.ledger.len(), 40_001, "generation 2, whole");
+    assert_eq!(
+        w.kube.requests_to(&head).len(),
+        3,
+        "the stale head, the check that it moved, the current head"
+    );
 }
 
 #[tokio::test]
