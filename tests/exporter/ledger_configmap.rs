@@ -267,6 +267,49 @@ async fn two_writers_of_a_sharded_ledger_never_leave_it_corrupt_or_lose_records(
 }
 
 #[tokio::test]
+async fn a_save_that_fails_halfway_leaves_the_previous_ledger_whole_and_the_next_save_cleans_up() {
+    let w = World::start().await;
+    let store = w.store().await;
+    store.load().await.unwrap();
+    let mut ledger = big_ledger(40_000, 5, Timestamp::now());
+    let saved = store.save(&mut ledger).await.unwrap();
+    let before = ledger.clone();
+
+    // Generation 2's shards are written, then the API server fails the switch of the head.
+    ledger.record(
+        StatusKey {
+            host: "github.com".into(),
+            repository: "acme/fleet".into(),
+            sha: CommitSha::from_hex(A).unwrap(),
+            context: context(NAMESPACE, "apps"),
+        },
+        CommitState::Success,
+        "ReconciliationSucceeded",
+        Timestamp::now(),
+    );
+    w.kube.fail(&format!("{CONFIGMAPS}/{LEDGER}"), 500, Some(1));
+    let error = store.save(&mut ledger).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!(
+            "ledger ConfigMap flux-system/{LEDGER}: cannot write: "
+        )),
+        "{error}"
+    );
+    assert!(ledger.is_dirty(), "still to be saved");
+    let generation_2 = format!("{LEDGER}-2-0");
+    assert!(w.ledger_configmaps().contains(&generation_2));
+    // Any reader still gets generation 1, whole.
+    assert_eq!(ledger_rows(&w.stored_ledger().await), ledger_rows(&before));
+
+    // The next save does not reuse the leftover shards' names; it cleans them up.
+    store.save(&mut ledger).await.unwrap();
+    let mut expected = vec![LEDGER.to_string()];
+    expected.extend((0..saved.shards).map(|i| format!("{LEDGER}-3-{i}")));
+    assert_eq!(w.ledger_configmaps(), expected);
+    assert_eq!(ledger_rows(&w.stored_ledger().await), ledger_rows(&ledger));
+}
+
+#[tokio::test]
 async fn a_reader_racing_a_writer_never_takes_the_previous_generations_shards_as_corruption() {
     let w = World::start().await;
     let writer = w.store().await;

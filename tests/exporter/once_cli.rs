@@ -162,6 +162,7 @@ async fn once_exits_3_when_deliveries_are_left_and_the_next_run_delivers_them_on
         "error: 2 status update(s) could not be delivered and are left for the next run"
     );
     assert!(s.ledger().is_empty(), "nothing was delivered");
+    assert!(!stderr.contains(GITHUB_TOKEN), "no credential in the log");
 
     s.github.set_outage(None);
     let before = s.github.requests().len();

@@ -72,6 +72,10 @@ async fn run_ticks_on_its_interval_rereads_the_snapshot_and_posts_each_change_on
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["ledger"]["backend"], "file", "{status}");
     assert_eq!(http_get(address, "/readyz").0, 200);
+    assert!(
+        !exporter.stderr().contains(GITHUB_TOKEN),
+        "no credential in the log"
+    );
 
     exporter.signal("TERM");
     assert_eq!(exporter.exited().await.code(), Some(0));
