@@ -254,6 +254,17 @@ async fn once_exits_0_when_failing_flux_objects_are_reported_and_posts_nothing_t
     let (code, _, _) = run_to_end(&once(&config, &snapshot)).await;
     assert_eq!(code, Some(0));
     assert_eq!(s.github.requests().len(), 1);
+    // The failure is counted once, however many runs see it.
+    let ledger = s.ledger();
+    let (_, record) = ledger.resources().find(|(r, _)| r.name == "apps").unwrap();
+    assert_eq!(
+        record
+            .failures
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("BuildFailed", 1)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
