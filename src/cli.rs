@@ -83,8 +83,9 @@ pub enum Command {
     /// Run as a Deployment: poll on the configured schedule, post changes, serve /metrics,
     /// /healthz, /readyz and /status; SIGHUP reloads the configuration, SIGTERM stops.
     Run(RunArgs),
-    /// Run as a CronJob: one poll, then exit (0: done; 1: cluster unreadable or ledger not
-    /// saved; 3: some deliveries left for the next run; 4: metrics push failed).
+    /// Run as a CronJob: one poll, then exit (0: done; 1: cluster unreadable, ledger not saved
+    /// or stopped before the poll finished; 3: some deliveries left for the next run; 4:
+    /// metrics push failed; 130: a second stop signal).
     Once(OnceArgs),
 }
 
@@ -262,6 +263,11 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
                 OnceOutcome::PushFailed(e) => Err(CommandError::Once {
                     code: 4,
                     message: e,
+                }),
+                OnceOutcome::Stopped => Err(CommandError::Once {
+                    code: 1,
+                    message: "stopped before the poll finished; what was delivered is saved"
+                        .to_string(),
                 }),
             };
         }

@@ -188,6 +188,28 @@ pub struct Metrics {
     undecodable: IntGaugeVec,
 }
 
+/// The counters saved with the ledger so that a CronJob's counters continue from run to run,
+/// with their label names in the order their values are given to `restore_counter`.
+const PERSISTED_COUNTERS: [(&str, &[&str]); 3] = [
+    ("flux_status_polls_total", &["outcome"]),
+    (
+        "flux_status_commit_status_deliveries_total",
+        &["forge", "state", "outcome"],
+    ),
+    (
+        "flux_status_kube_requests_total",
+        &["resource", "verb", "code"],
+    ),
+];
+
+/// The label names of a persisted counter; empty for any other metric.
+fn persisted_labels(name: &str) -> &'static [&'static str] {
+    PERSISTED_COUNTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[], |(_, labels)| labels)
+}
+
 fn help(name: &str) -> &'static str {
     FAMILIES
         .iter()
@@ -207,7 +229,10 @@ impl Metrics {
         let hist = |name: &str, buckets: &[f64]| {
             HistogramOpts::new(name, help(name)).buckets(buckets.to_vec())
         };
-        let polls = IntCounterVec::new(opts("flux_status_polls_total"), &["outcome"])?;
+        let persisted = |name: &str| -> Result<IntCounterVec, prometheus::Error> {
+            IntCounterVec::new(opts(name), persisted_labels(name))
+        };
+        let polls = persisted("flux_status_polls_total")?;
         let poll_duration = Histogram::with_opts(hist(
             "flux_status_poll_duration_seconds",
             &[
@@ -216,10 +241,7 @@ impl Metrics {
         ))?;
         let last_success =
             Gauge::with_opts(opts("flux_status_last_successful_poll_timestamp_seconds"))?;
-        let kube_requests = IntCounterVec::new(
-            opts("flux_status_kube_requests_total"),
-            &["resource", "verb", "code"],
-        )?;
+        let kube_requests = persisted("flux_status_kube_requests_total")?;
         let kube_duration = HistogramVec::new(
             hist(
                 "flux_status_kube_request_duration_seconds",
@@ -229,10 +251,7 @@ impl Metrics {
             ),
             &["resource", "verb"],
         )?;
-        let deliveries = IntCounterVec::new(
-            opts("flux_status_commit_status_deliveries_total"),
-            &["forge", "state", "outcome"],
-        )?;
+        let deliveries = persisted("flux_status_commit_status_deliveries_total")?;
         let delivery_duration = HistogramVec::new(
             hist(
                 "flux_status_commit_status_delivery_duration_seconds",
@@ -441,20 +460,23 @@ impl Metrics {
         let mut values = Vec::new();
         for family in self.registry.gather() {
             let name = family.name();
-            if !matches!(
-                name,
-                "flux_status_polls_total"
-                    | "flux_status_commit_status_deliveries_total"
-                    | "flux_status_kube_requests_total"
-            ) {
+            let names = persisted_labels(name);
+            if names.is_empty() {
                 continue;
             }
             for metric in family.get_metric() {
-                let labels = metric
-                    .get_label()
+                // Gathered labels come sorted by name; restoring wants them in the order the
+                // counter declares them.
+                let labels = names
                     .iter()
-                    .filter(|l| l.name() != "cluster")
-                    .map(|l| l.value().to_string())
+                    .map(|wanted| {
+                        metric
+                            .get_label()
+                            .iter()
+                            .find(|l| l.name() == *wanted)
+                            .map(|l| l.value().to_string())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 values.push((
                     name.to_string(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use jiff::Timestamp;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::assess::{Assessment, assess};
 use crate::cli::read_snapshot;
@@ -26,10 +26,17 @@ use crate::forge::{
 use crate::leader::{Elector, Leadership};
 use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError, Loaded, StatusKey, encode};
 use crate::metrics::{Metrics, MetricsError};
-use crate::plan::{Delivery, observed_keys, plan};
+use crate::plan::{Delivery, StatusUpdate, observed_keys, plan};
 use crate::schedule::Ticker;
 use crate::server::{Readiness, ServeError, Server, ServerState};
 use crate::status::{LedgerSummary, PollSummary, StatusInputs};
+
+/// After the shutdown grace period (when in-flight deliveries are cut off), how long a
+/// stopping tick may still take to record and save before it is abandoned.
+const STOP_MARGIN: Duration = Duration::from_secs(2);
+
+/// Shortest time between two saves of a ConfigMap ledger during one tick.
+pub const CONFIGMAP_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How `run` and `once` were asked to work.
 #[derive(Debug, Clone, Default)]
@@ -106,9 +113,22 @@ impl LedgerStore {
             LedgerStore::Memory => Ok(Loaded {
                 ledger: Ledger::new(),
                 discarded: None,
+                bytes: None,
             }),
             LedgerStore::File(store) => store.load(),
             LedgerStore::ConfigMap(store) => store.load().await,
+        }
+    }
+
+    /// How often the ledger may be saved while a tick's deliveries go on: after every delivery
+    /// for a file (a local write), at most every few seconds for ConfigMaps (each save is a
+    /// write to the API server, and a burst of deliveries must not become a burst of writes),
+    /// never for memory.
+    fn checkpoint_interval(&self) -> Option<Duration> {
+        match self {
+            LedgerStore::Memory => None,
+            LedgerStore::File(_) => Some(Duration::ZERO),
+            LedgerStore::ConfigMap(_) => Some(CONFIGMAP_CHECKPOINT_INTERVAL),
         }
     }
 
@@ -138,6 +158,9 @@ pub enum TickOutcome {
     ReadFailed(String),
     /// Updates were delivered but the ledger could not be saved (it is retried next tick).
     SaveFailed(String),
+    /// Stopped by a signal before it finished within the shutdown grace period (typically
+    /// while still reading a slow API server); what was delivered is recorded.
+    Abandoned,
 }
 
 /// What one tick did.
@@ -327,6 +350,10 @@ impl Exporter {
             tracing::warn!("{why}");
         }
         self.ledger = loaded.ledger;
+        self.ledger_bytes = loaded.bytes;
+        // What was just loaded is the saved ledger: the first tick need not read it again
+        // unless leadership is gained after this.
+        self.was_leader = self.leadership.is_leader();
         for (name, labels, value) in self.ledger.counters() {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             self.metrics.restore_counter(name, &labels, *value);
@@ -340,12 +367,13 @@ impl Exporter {
     }
 
     /// Applies a reloaded configuration's parts (schedule and HTTP settings are the caller's).
+    /// The ledger and its store stay: the records are what was posted, whatever the
+    /// configuration; the backend cannot change without a restart; and the store knows the
+    /// stored ledger's version, which a new store would have to rediscover through a conflict.
     pub fn reconfigure(&mut self, config: Arc<Config>, parts: Parts) {
         self.config = config;
         self.source = parts.source;
         self.publishers = parts.publishers;
-        // The ledger stays: its records are what was posted, whatever the configuration.
-        self.store = parts.store;
     }
 
     async fn read(&self) -> Result<Snapshot, String> {
@@ -439,7 +467,7 @@ impl Exporter {
         self.ledger.observe(&assessment, now);
         let planned = plan(&assessment, &self.ledger, &self.config);
         let outcomes = if leading {
-            self.publishers.publish(&planned.updates).await
+            self.deliver(&planned.updates).await
         } else {
             Vec::new()
         };
@@ -452,7 +480,6 @@ impl Exporter {
             permanent_errors: 0,
             skipped: 0,
         };
-        let recorded_at = Timestamp::now();
         for outcome in &outcomes {
             let forge = outcome.forge.as_deref().unwrap_or("none");
             let duration = (outcome.attempts > 0).then_some(outcome.duration);
@@ -463,25 +490,10 @@ impl Exporter {
                 duration,
             );
             match &outcome.result {
-                DeliveryResult::Delivered => {
-                    report.delivered += 1;
-                    self.ledger.record(
-                        outcome.key.clone(),
-                        outcome.state,
-                        &outcome.reason,
-                        recorded_at,
-                    );
-                }
+                DeliveryResult::Delivered => report.delivered += 1,
                 DeliveryResult::PermanentError { error } => {
                     report.permanent_errors += 1;
                     tracing::error!(repository = %outcome.key.repository, sha = %outcome.key.sha, context = %outcome.key.context, "the forge refused this status for good; it is not retried until the state changes: {error}");
-                    // Recorded as if posted, so the same refusal is not retried every tick.
-                    self.ledger.record(
-                        outcome.key.clone(),
-                        outcome.state,
-                        &outcome.reason,
-                        recorded_at,
-                    );
                 }
                 DeliveryResult::RetryLater { .. } => report.retry_later += 1,
                 DeliveryResult::SkippedUnmatched | DeliveryResult::SkippedNotAllowed => {
@@ -559,6 +571,64 @@ impl Exporter {
             "poll finished"
         );
         report
+    }
+
+    /// Delivers a plan's updates, recording each one in the ledger as soon as its outcome is
+    /// known and saving the ledger as often as the store allows meanwhile, so that a crash in
+    /// the middle of a long tick repeats only the deliveries that were not saved yet.
+    async fn deliver(&mut self, updates: &[StatusUpdate]) -> Vec<DeliveryOutcome> {
+        let publishers = Arc::clone(&self.publishers);
+        let (finished, mut outcomes_so_far) = mpsc::unbounded_channel::<DeliveryOutcome>();
+        let report = move |_: usize, outcome: &DeliveryOutcome| {
+            let _ = finished.send(outcome.clone());
+        };
+        let publishing = publishers.publish_each(updates, &report);
+        tokio::pin!(publishing);
+        let checkpoints = if self.dry_run {
+            None
+        } else {
+            self.store.checkpoint_interval()
+        };
+        let mut saved_at = Instant::now();
+        let outcomes = loop {
+            tokio::select! {
+                outcomes = &mut publishing => break outcomes,
+                Some(outcome) = outcomes_so_far.recv() => {
+                    self.record_outcome(&outcome);
+                    if let Some(every) = checkpoints
+                        && self.ledger.is_dirty()
+                        && saved_at.elapsed() >= every
+                    {
+                        match self.store.save(&mut self.ledger).await {
+                            Ok(bytes) => self.ledger_bytes = Some(bytes),
+                            Err(e) => tracing::warn!("ledger not saved during the poll (tried again at its end): {e}"),
+                        }
+                        saved_at = Instant::now();
+                    }
+                }
+            }
+        };
+        while let Ok(outcome) = outcomes_so_far.try_recv() {
+            self.record_outcome(&outcome);
+        }
+        outcomes
+    }
+
+    /// Records a delivered status; a status the forge refused for good is recorded as if
+    /// posted, so the same refusal is not retried every tick. Anything else stays pending in
+    /// the plan and is offered again next tick.
+    fn record_outcome(&mut self, outcome: &DeliveryOutcome) {
+        if matches!(
+            outcome.result,
+            DeliveryResult::Delivered | DeliveryResult::PermanentError { .. }
+        ) {
+            self.ledger.record(
+                outcome.key.clone(),
+                outcome.state,
+                &outcome.reason,
+                Timestamp::now(),
+            );
+        }
     }
 
     /// Keeps the last delivery outcome of each status still observed, for `/status`.
@@ -728,8 +798,15 @@ async fn tick_until_stopped(
                         let (_, report) = tokio::join!(publishers.shutdown(grace), &mut tick);
                         report
                     };
+                    // Deliveries are cut off at `grace`; the rest of the tick (a read of a slow
+                    // API server, above all) must not hold the process past its deadline
+                    // either. Recording is incremental, so nothing delivered is lost.
                     return tokio::select! {
                         report = drain => Ok((report, true)),
+                        () = tokio::time::sleep(grace + STOP_MARGIN) => {
+                            tracing::warn!(grace_seconds = grace.as_secs(), "the poll did not finish within the shutdown grace period; abandoning it");
+                            Ok((TickReport::failed(TickOutcome::Abandoned), true))
+                        }
                         () = signals.stop() => Err(RunError::Interrupted),
                     };
                 }
@@ -759,6 +836,9 @@ pub enum OnceOutcome {
     SaveFailed(String),
     /// The tick completed but its metrics could not be pushed (exit 4).
     PushFailed(String),
+    /// A signal stopped the tick before it finished within the grace period (exit 1); what
+    /// was delivered is saved.
+    Stopped,
 }
 
 /// One tick as a CronJob runs it: load the ledger, tick, save, push metrics.
@@ -787,6 +867,10 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
     let mut outcome = match report.outcome {
         TickOutcome::ReadFailed(e) => OnceOutcome::ReadFailed(e),
         TickOutcome::SaveFailed(e) => OnceOutcome::SaveFailed(e),
+        TickOutcome::Abandoned => match exporter.save_if_dirty().await {
+            Ok(()) => OnceOutcome::Stopped,
+            Err(e) => OnceOutcome::SaveFailed(e.to_string()),
+        },
         TickOutcome::Completed if report.retry_later > 0 => {
             OnceOutcome::DeliveriesLeft(report.retry_later)
         }
@@ -824,8 +908,9 @@ fn reloadable(old: &Config, new: &Config) -> Result<(), String> {
     if old.cluster != new.cluster {
         fixed.push("cluster");
     }
-    if old.http != new.http {
-        fixed.push("http");
+    // readyMaxAgePeriods is applied on reload; only the listening socket is bound once.
+    if old.http.listen != new.http.listen {
+        fixed.push("http.listen");
     }
     if old.ledger.backend != new.ledger.backend {
         fixed.push("ledger.backend");

@@ -170,7 +170,8 @@ pub struct RateLimit {
 /// Ledger storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerBackend {
-    /// ConfigMap(s) named `name`, `name-1`, ... in `namespace` (default: the exporter's own).
+    /// ConfigMap `name` (and, for a large ledger, shards `name-<generation>-<i>`) in
+    /// `namespace` (default: the exporter's own).
     ConfigMap {
         name: String,
         namespace: Option<String>,

@@ -348,6 +348,17 @@ impl Publishers {
     /// Delivers `updates`, returning one outcome per update in the same order. Updates for one
     /// (host, repository, sha, context) are sent in the order given; others may interleave.
     pub async fn publish(&self, updates: &[StatusUpdate]) -> Vec<DeliveryOutcome> {
+        self.publish_each(updates, &|_, _| {}).await
+    }
+
+    /// As [`Publishers::publish`], and calls `done` with each update's index and outcome as
+    /// soon as that update is finished, so that the caller can record deliveries while others
+    /// are still in flight (a crash then repeats only what was not recorded yet).
+    pub async fn publish_each(
+        &self,
+        updates: &[StatusUpdate],
+        done: &(dyn Fn(usize, &DeliveryOutcome) + Sync),
+    ) -> Vec<DeliveryOutcome> {
         let mut outcomes: Vec<Option<DeliveryOutcome>> = vec![None; updates.len()];
         let mut chains: Vec<(&Lane, Vec<usize>)> = Vec::new();
         let mut chain_of: HashMap<&StatusKey, usize> = HashMap::new();
@@ -364,16 +375,19 @@ impl Publishers {
                 Err((forge, result)) => {
                     let outcome = skipped(update, forge, result);
                     log_outcome(update, &outcome);
+                    done(i, &outcome);
                     outcomes[i] = Some(outcome);
                 }
             }
         }
         let runs = chains.into_iter().map(|(lane, indices)| async move {
-            let mut done = Vec::with_capacity(indices.len());
+            let mut finished = Vec::with_capacity(indices.len());
             for i in indices {
-                done.push((i, self.deliver(lane, &updates[i]).await));
+                let outcome = self.deliver(lane, &updates[i]).await;
+                done(i, &outcome);
+                finished.push((i, outcome));
             }
-            done
+            finished
         });
         for (i, outcome) in futures_util::future::join_all(runs)
             .await

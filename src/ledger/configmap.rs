@@ -44,6 +44,25 @@ pub struct ConfigMapStore {
     head: Mutex<Head>,
 }
 
+/// A stored ledger with its compressed size, or why it cannot be used.
+type ReadLedger = Result<(Ledger, usize), String>;
+
+/// What one read of the head and its shards found.
+enum Stored {
+    Absent,
+    /// The ledger and its compressed size, or why it is unusable.
+    Found(Head, ReadLedger),
+    /// A shard the head names is gone (the head may have moved on meanwhile).
+    ShardMissing(Head, String),
+}
+
+/// Whether a shard was created, or its name was taken already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShardWrite {
+    Created,
+    Taken,
+}
+
 /// What the last save wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Saved {
@@ -122,6 +141,14 @@ impl ConfigMapStore {
         format!("{}-{generation}-{index}", self.name)
     }
 
+    /// The generation in a shard's name `<name>-<generation>-<index>`.
+    fn shard_generation(&self, shard: &str) -> Option<u64> {
+        let rest = shard.strip_prefix(&self.name)?.strip_prefix('-')?;
+        let (generation, index) = rest.split_once('-')?;
+        index.parse::<u32>().ok()?;
+        generation.parse().ok()
+    }
+
     fn labels(&self, component: &str) -> std::collections::BTreeMap<String, String> {
         std::collections::BTreeMap::from([
             (
@@ -150,13 +177,15 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: None,
+                    bytes: None,
                 })
             }
-            Some((head, Ok(ledger))) => {
+            Some((head, Ok((ledger, bytes)))) => {
                 self.set_head(head);
                 Ok(Loaded {
                     ledger,
                     discarded: None,
+                    bytes: Some(bytes),
                 })
             }
             Some((head, Err(problem))) => {
@@ -164,20 +193,47 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: Some(format!("{problem}; starting fresh")),
+                    bytes: None,
                 })
             }
         }
     }
 
-    /// The head and the ledger it points at, or why that ledger is unusable.
-    async fn read_current(&self) -> Result<Option<(Head, Result<Ledger, String>)>, LedgerError> {
+    /// The head and the ledger it points at with its compressed size, or why that ledger is
+    /// unusable.
+    async fn read_current(&self) -> Result<Option<(Head, ReadLedger)>, LedgerError> {
+        let mut attempts = 1;
+        loop {
+            match self.read_once().await? {
+                Stored::Absent => return Ok(None),
+                Stored::Found(head, ledger) => return Ok(Some((head, ledger))),
+                Stored::ShardMissing(head, problem) => {
+                    // A writer switches the head to its new generation and then deletes the old
+                    // generation's shards, so a reader holding the old head can find them gone.
+                    // Only a head that has not moved points at a ledger that is really damaged.
+                    let now = self
+                        .api
+                        .get_opt(&self.name)
+                        .await
+                        .map_err(|e| self.kube_error("cannot read", &self.name, &e))?
+                        .and_then(|cm| cm.metadata.resource_version);
+                    if now == head.resource_version || attempts >= MAX_ATTEMPTS {
+                        return Ok(Some((head, Err(problem))));
+                    }
+                    attempts += 1;
+                }
+            }
+        }
+    }
+
+    async fn read_once(&self) -> Result<Stored, LedgerError> {
         let Some(cm) = self
             .api
             .get_opt(&self.name)
             .await
             .map_err(|e| self.kube_error("cannot read", &self.name, &e))?
         else {
-            return Ok(None);
+            return Ok(Stored::Absent);
         };
         let data = cm.data.clone().unwrap_or_default();
         let field = |key: &str| data.get(key).map(String::as_str).unwrap_or("");
@@ -193,16 +249,16 @@ impl ConfigMapStore {
                 self.source_name(),
                 field("format")
             );
-            return Ok(Some((head, Err(problem))));
+            return Ok(Stored::Found(head, Err(problem)));
         }
         let payload = if shards == 0 {
             match cm.binary_data.as_ref().and_then(|b| b.get(PAYLOAD_KEY)) {
                 Some(ByteString(bytes)) => bytes.clone(),
                 None => {
-                    return Ok(Some((
+                    return Ok(Stored::Found(
                         head,
                         Err(format!("ledger {}: no `{PAYLOAD_KEY}`", self.source_name())),
-                    )));
+                    ));
                 }
             }
         } else {
@@ -220,36 +276,37 @@ impl ConfigMapStore {
                 {
                     Some(ByteString(bytes)) => payload.extend(bytes),
                     None => {
-                        return Ok(Some((
+                        return Ok(Stored::ShardMissing(
                             head,
-                            Err(format!(
-                                "ledger {}: shard {name} is missing",
-                                self.source_name()
-                            )),
-                        )));
+                            format!("ledger {}: shard {name} is missing", self.source_name()),
+                        ));
                     }
                 }
             }
             payload
         };
         if sha256_hex(&payload) != field("sha256") {
-            return Ok(Some((
+            return Ok(Stored::Found(
                 head,
                 Err(format!("ledger {}: checksum mismatch", self.source_name())),
-            )));
+            ));
         }
         let ledger = gunzip(&payload)
             .map_err(|e| format!("ledger {}: {e}", self.source_name()))
-            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()));
-        Ok(Some((head, ledger)))
+            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()))
+            .map(|ledger| (ledger, payload.len()));
+        Ok(Stored::Found(head, ledger))
     }
 
+    /// Creates one shard. A shard that already exists is never overwritten: another writer's
+    /// head may point at it (two writers that read the same head pick the same generation),
+    /// so the caller moves on to a later generation instead.
     async fn write_shard(
         &self,
         name: &str,
         generation: u64,
         chunk: &[u8],
-    ) -> Result<(), LedgerError> {
+    ) -> Result<ShardWrite, LedgerError> {
         let cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
@@ -267,22 +324,8 @@ impl ConfigMapStore {
             ..Default::default()
         };
         match self.api.create(&PostParams::default(), &cm).await {
-            Ok(_) => Ok(()),
-            // A shard left by an interrupted save of the same generation: overwrite it.
-            Err(e) if is_status(&e, 409) => {
-                let existing = self
-                    .api
-                    .get(name)
-                    .await
-                    .map_err(|e| self.kube_error("cannot read", name, &e))?;
-                let mut replacement = cm;
-                replacement.metadata.resource_version = existing.metadata.resource_version;
-                self.api
-                    .replace(name, &PostParams::default(), &replacement)
-                    .await
-                    .map_err(|e| self.kube_error("cannot write", name, &e))?;
-                Ok(())
-            }
+            Ok(_) => Ok(ShardWrite::Created),
+            Err(e) if is_status(&e, 409) => Ok(ShardWrite::Taken),
             Err(e) => Err(self.kube_error("cannot write", name, &e)),
         }
     }
@@ -300,13 +343,22 @@ impl ConfigMapStore {
             } else {
                 payload.chunks(SHARD_BYTES).collect()
             };
+            let mut taken = false;
             for (index, chunk) in chunks.iter().enumerate() {
-                self.write_shard(
-                    &self.shard_name(generation, index as u32),
-                    generation,
-                    chunk,
-                )
-                .await?;
+                let name = self.shard_name(generation, index as u32);
+                if self.write_shard(&name, generation, chunk).await? == ShardWrite::Taken {
+                    taken = true;
+                    break;
+                }
+            }
+            if taken {
+                // This generation's shard names are in use (by a concurrent writer, or left by
+                // an interrupted save): try the next generation. The head write then tells
+                // whether someone else wrote meanwhile.
+                conflicts += 1;
+                tracing::info!(configmap = %self.name, generation, "ledger shards of this generation exist already; using the next generation");
+                self.set_head(Head { generation, ..head });
+                continue;
             }
             let shards = chunks.len() as u32;
             let cm = ConfigMap {
@@ -363,7 +415,7 @@ impl ConfigMapStore {
                             generation,
                         }),
                         Some((theirs, contents)) => {
-                            if let Ok(other) = contents {
+                            if let Ok((other, _)) = contents {
                                 ledger.merge(other);
                             }
                             let generation = theirs.generation.max(generation);
@@ -384,7 +436,7 @@ impl ConfigMapStore {
         })
     }
 
-    /// Deletes shards of other generations (left by earlier saves or interrupted ones).
+    /// Deletes shards of older generations (left by earlier saves or interrupted ones).
     /// Failures only leave garbage behind, so they are logged, not returned.
     async fn collect_garbage(&self, keep: u64) {
         let selector = format!(
@@ -402,12 +454,13 @@ impl ConfigMapStore {
                 return;
             }
         };
-        let prefix = format!("{}-{keep}-", self.name);
         for shard in list.items {
             let Some(name) = shard.metadata.name else {
                 continue;
             };
-            if name.starts_with(&prefix) {
+            // Only older generations: a later one may be a concurrent writer's save in progress
+            // (its shards are written before its head).
+            if self.shard_generation(&name).is_none_or(|g| g >= keep) {
                 continue;
             }
             if let Err(e) = self.api.delete(&name, &DeleteParams::default()).await

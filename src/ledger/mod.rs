@@ -65,6 +65,9 @@ pub struct Loaded {
     pub ledger: Ledger,
     /// Set when the stored ledger was unreadable and a fresh one was started.
     pub discarded: Option<String>,
+    /// Size of the stored ledger as a save reports it (so the size metric is right from the
+    /// start, not only after the first change); `None` when nothing usable was stored.
+    pub bytes: Option<usize>,
 }
 
 /// Problems reading or writing a ledger.

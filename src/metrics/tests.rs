@@ -297,6 +297,40 @@ fn every_family_has_help_text_and_counters_end_in_total() {
 }
 
 #[test]
+fn every_saved_counter_is_restored_into_the_same_series() {
+    let first = metrics();
+    first.record_delivery("github", "pending", "delivered", None);
+    first.record_delivery("github", "success", "retry_later", None);
+    first.record_kube_request("kustomizations", "list", Some(200), Duration::ZERO);
+    first.record_poll("success", Duration::ZERO, None);
+    let saved = first.counter_values();
+    assert!(saved.contains(&(
+        "flux_status_commit_status_deliveries_total".to_string(),
+        vec!["github".into(), "pending".into(), "delivered".into()],
+        1
+    )));
+    let second = metrics();
+    for (name, labels, value) in &saved {
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        second.restore_counter(name, &labels, *value);
+    }
+    let mut restored = second.counter_values();
+    let mut saved = saved;
+    restored.sort();
+    saved.sort();
+    assert_eq!(restored, saved);
+    let now = at("2026-11-22T12:00:00Z");
+    let series = |m: &Metrics| -> Vec<String> {
+        m.render(now)
+            .lines()
+            .filter(|l| l.starts_with("flux_status_commit_status_deliveries_total{"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(series(&second), series(&first));
+}
+
+#[test]
 fn counters_restored_from_a_previous_run_continue() {
     let m = metrics();
     m.restore_counter("flux_status_polls_total", &["success"], 41);

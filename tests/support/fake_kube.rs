@@ -30,6 +30,9 @@ use serde_json::{Value, json};
 pub use store::{ApiError, registry};
 use store::{ListParams, Store, dump_items};
 
+/// The API server's limit on a ConfigMap's data; larger ones are refused with 422.
+pub const CONFIG_MAP_MAX_BYTES: usize = store::CONFIG_MAP_MAX_BYTES;
+
 /// The user named in the fake's 403 messages, as a service account would appear.
 pub const FAKE_USER: &str = "system:serviceaccount:flux-system:flux-status-exporter";
 

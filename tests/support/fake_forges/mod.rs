@@ -114,6 +114,8 @@ struct Shared<L> {
     requests: Vec<Recorded>,
     faults: VecDeque<Fault>,
     latency: Duration,
+    /// While set, every request gets this answer (after queued faults): the forge is down.
+    outage: Option<Reply>,
 }
 
 /// A fake forge listening on 127.0.0.1.
@@ -141,6 +143,7 @@ impl<L: ForgeLogic> FakeServer<L> {
             requests: Vec::new(),
             faults: VecDeque::new(),
             latency: Duration::ZERO,
+            outage: None,
         }));
         let state = shared.clone();
         let task = tokio::spawn(async move {
@@ -183,6 +186,12 @@ impl<L: ForgeLogic> FakeServer<L> {
     /// Delays every answer by `latency` (real time).
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().unwrap().latency = latency;
+    }
+
+    /// Answers every request with `reply` until called again with `None`: the forge is down
+    /// for as long as a test needs, however many requests that takes.
+    pub fn set_outage(&self, reply: Option<Reply>) {
+        self.shared.lock().unwrap().outage = reply;
     }
 
     /// Reads or changes the forge's state.
@@ -239,7 +248,11 @@ async fn serve<L: ForgeLogic>(
     let (fault, latency) = {
         let mut s = shared.lock().unwrap();
         s.requests.push(recorded.clone());
-        (s.faults.pop_front(), s.latency)
+        let fault = s
+            .faults
+            .pop_front()
+            .or_else(|| s.outage.clone().map(Fault::Respond));
+        (fault, s.latency)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -583,6 +583,9 @@ impl Store {
         map.entry("apiVersion")
             .or_insert_with(|| json!(resource.api_version()));
         map.entry("kind").or_insert_with(|| json!(resource.kind));
+        if resource.kind == "ConfigMap" {
+            check_config_map_size(&object, name)?;
+        }
         self.resource_version += 1;
         let rv = self.resource_version;
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -603,6 +606,38 @@ impl Store {
             .insert((namespace.to_string(), name.to_string()), Arc::new(stored));
         Ok(object)
     }
+}
+
+/// The API server's limit on a ConfigMap's `data` plus `binaryData` (keys and decoded values).
+pub const CONFIG_MAP_MAX_BYTES: usize = 1024 * 1024;
+
+/// Refuses a ConfigMap over [`CONFIG_MAP_MAX_BYTES`] as the API server's validation does.
+fn check_config_map_size(object: &Value, name: &str) -> Result<(), ApiError> {
+    let mut size = 0;
+    if let Some(data) = object["data"].as_object() {
+        for (key, value) in data {
+            size += key.len() + value.as_str().map_or(0, str::len);
+        }
+    }
+    if let Some(data) = object["binaryData"].as_object() {
+        for (key, value) in data {
+            let decoded = value
+                .as_str()
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                .ok_or_else(|| ApiError::bad_request(format!("binaryData[{key}]: not base64")))?;
+            size += key.len() + decoded.len();
+        }
+    }
+    if size > CONFIG_MAP_MAX_BYTES {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "ConfigMap \"{name}\" is invalid: []: Too long: must have at most {CONFIG_MAP_MAX_BYTES} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
