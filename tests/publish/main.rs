@@ -18,3 +18,4 @@ mod gitea;
 mod github;
 mod github_app;
 mod gitlab;
+mod read_back;
