@@ -237,8 +237,9 @@ impl Publishers {
         )
     }
 
-    /// As [`Publishers::from_config`], with a policy and a clock of the caller's choosing.
-    /// `statuses.readBack` in `config` turns read-back on.
+    /// As [`Publishers::from_config`], with a policy and a clock of the caller's choosing
+    /// (which also ages cached Kubernetes Secret values). `statuses.readBack` in `config`
+    /// turns read-back on.
     pub fn from_config_with(
         config: &Config,
         sources: &CredentialSources,
@@ -255,7 +256,8 @@ impl Publishers {
                     })?;
             }
         }
-        let publishers = build_publishers(config, sources, &clock)?;
+        let sources = sources.clone().with_clock(clock.clone());
+        let publishers = build_publishers(config, &sources, &clock)?;
         let lanes = config
             .forges
             .iter()
@@ -265,6 +267,27 @@ impl Publishers {
         let mut publishers = Publishers::assemble(lanes, None, policy, clock);
         publishers.read_back = config.statuses.read_back;
         Ok(publishers)
+    }
+
+    /// Reads every configured forge's credential once, so that a missing environment
+    /// variable, file, Secret or Secret key is one setup error naming it, rather than a failed
+    /// delivery per status. For a command that runs once (`publish`); a long-running exporter
+    /// may rather start and retry each tick, since a Secret can be created after it starts.
+    pub async fn read_credentials(
+        config: &Config,
+        sources: &CredentialSources,
+    ) -> Result<(), ForgeSetupError> {
+        for forge in &config.forges {
+            for reference in secret_refs(&forge.credentials) {
+                sources.source(reference).get().await.map_err(|source| {
+                    ForgeSetupError::Credential {
+                        forge: forge.name.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Publishers that send nothing and log each update, whatever its forge.
