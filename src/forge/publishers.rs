@@ -894,11 +894,19 @@ impl Publishers {
             match lane.publisher.read_back(update, page, &answer) {
                 Ok(ReadBack::Shows(shown)) => {
                     let same = shown.matches(request);
-                    tracing::debug!(
-                        forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
-                        context = %key.context, shown = %shown.state, same,
-                        "read back the forge's status"
-                    );
+                    if same {
+                        tracing::info!(
+                            forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
+                            context = %key.context, shown = %shown.state,
+                            "the forge already shows this status; not posted again"
+                        );
+                    } else {
+                        tracing::debug!(
+                            forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
+                            context = %key.context, shown = %shown.state,
+                            "the forge shows another status; posting"
+                        );
+                    }
                     return same;
                 }
                 Ok(ReadBack::Nothing) => return false,

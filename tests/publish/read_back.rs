@@ -49,6 +49,11 @@ pub async fn skips_the_post_when_the_forge_already_shows_it<L: ForgeLogic>(case:
     let requests = run.fake.requests();
     assert_is_the_read(&case, &requests[0], &requests[1]);
     assert_eq!(requests[2], requests[0]);
+    let logs = run.logs.text();
+    assert!(
+        logs.contains("the forge already shows this status; not posted again"),
+        "{logs}"
+    );
     run.logs.assert_never_contains(case.token);
 }
 
