@@ -327,7 +327,10 @@ async fn publish(args: &PublishArgs, config: &Config) -> Result<String, CommandE
     let publishers = if args.dry_run {
         Publishers::dry_run_for(config)?
     } else {
-        Publishers::from_config(config, &credential_sources(config).await?)?
+        let sources = credential_sources(config).await?;
+        // A credential that cannot be read is one setup error, not a failure per status.
+        Publishers::read_credentials(config, &sources).await?;
+        Publishers::from_config(config, &sources)?
     };
     let outcomes = publishers.publish(&planned.updates).await;
     let output = match args.output {

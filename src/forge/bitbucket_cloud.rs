@@ -6,9 +6,11 @@
 //! commit's page is linked.
 
 use futures_util::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Failure, ForgeResponse};
+use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
 use super::text::{bitbucket_key, encode_segment, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments};
@@ -59,6 +61,40 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
     }))
 }
 
+/// The request reading the build status keyed as `update`'s context (pure). The key goes as
+/// one encoded path segment (a context of up to 40 characters may contain `/`).
+pub fn read_request(update: &StatusUpdate) -> Result<StatusRequest, Failure> {
+    let [workspace, slug] =
+        repository_segments::<2>(&update.key.repository, "workspace/repository")?;
+    Ok(read_back::get(format!(
+        "/2.0/repositories/{}/{}/commit/{}/statuses/build/{}",
+        encode_segment(workspace),
+        encode_segment(slug),
+        update.key.sha,
+        encode_segment(&bitbucket_key(&update.key.context, KEY_LIMIT)),
+    )))
+}
+
+/// One Bitbucket build status, as Cloud and Server both return it.
+#[derive(Deserialize)]
+struct BuildStatus {
+    state: String,
+    description: Option<String>,
+}
+
+/// What a read of one build status says: 404 is no status under that key (pure; Bitbucket
+/// Server answers the same way).
+pub fn read_back(answer: &ReadAnswer) -> Result<ReadBack, UnreadableAnswer> {
+    if answer.response.status == 404 || answer.response.status == 204 {
+        return Ok(ReadBack::Nothing);
+    }
+    let status: BuildStatus = read_back::parse_success(answer)?;
+    Ok(ReadBack::Shows(ShownStatus {
+        state: status.state,
+        description: status.description,
+    }))
+}
+
 /// The Bitbucket Cloud publisher.
 #[derive(Debug)]
 pub struct BitbucketCloud {
@@ -84,7 +120,78 @@ impl Publisher for BitbucketCloud {
         Box::pin(self.transport.send(request))
     }
 
+    fn prepare_read(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+    ) -> Result<Option<StatusRequest>, Failure> {
+        // One status per key: there is only one page.
+        if page > 1 {
+            return Ok(None);
+        }
+        read_request(update).map(Some)
+    }
+
+    fn read<'a>(
+        &'a self,
+        _update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
+        Box::pin(self.transport.read(request))
+    }
+
+    fn read_back(
+        &self,
+        _update: &StatusUpdate,
+        _page: u32,
+        answer: &ReadAnswer,
+    ) -> Result<ReadBack, UnreadableAnswer> {
+        read_back(answer)
+    }
+
     fn credential_refused(&self) {
         self.transport.invalidate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::read_back::tests::answer;
+    use crate::forge::tests::update;
+
+    #[test]
+    fn read_back_gets_the_status_under_its_encoded_key() {
+        let u = update("bitbucket.org", "acme/app", CommitState::Success);
+        let request = read_request(&u).unwrap();
+        assert_eq!(request.method, http::Method::GET);
+        assert_eq!(
+            request.path,
+            "/2.0/repositories/acme/app/commit/0123456789abcdef0123456789abcdef01234567/statuses/build/flux%2Fprod%2FKustomization%2Fflux-system%2Fapps"
+        );
+        let mut long = u.clone();
+        long.key.context = "flux/production/Kustomization/flux-system/apps".into();
+        assert!(read_request(&long).unwrap().path.ends_with(&format!(
+            "/statuses/build/{}",
+            super::super::text::sha1_hex(&long.key.context)
+        )));
+    }
+
+    #[test]
+    fn read_back_reads_the_status_and_a_404_as_none() {
+        let body = serde_json::json!({"key": "k", "state": "SUCCESSFUL", "description": "applied", "url": "u"});
+        assert_eq!(
+            read_back(&answer(200, &body)).unwrap(),
+            ReadBack::Shows(ShownStatus {
+                state: "SUCCESSFUL".into(),
+                description: Some("applied".into()),
+            })
+        );
+        let missing = serde_json::json!({"type": "error", "error": {"message": "No such status"}});
+        assert_eq!(
+            read_back(&answer(404, &missing)).unwrap(),
+            ReadBack::Nothing
+        );
+        assert!(read_back(&answer(403, &missing)).is_err());
     }
 }

@@ -10,7 +10,8 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::http::{Failure, ForgeResponse};
-use super::text::{bitbucket_key, encode_segment, truncate_chars};
+use super::read_back::{self, ReadAnswer, ReadBack, UnreadableAnswer};
+use super::text::{bitbucket_key, encode_query_value, encode_segment, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, bitbucket_cloud, repository_segments};
 use crate::assess::CommitState;
@@ -60,6 +61,21 @@ pub fn prepare(update: &StatusUpdate, web_url: &str) -> Result<Prepared, Failure
     }))
 }
 
+/// The request reading the build status keyed as `update`'s context (pure).
+pub fn read_request(update: &StatusUpdate) -> Result<StatusRequest, Failure> {
+    let [project, slug] = repository_segments::<2>(&update.key.repository, "PROJECT/repository")?;
+    Ok(read_back::get(format!(
+        "/rest/api/latest/projects/{}/repos/{}/commits/{}/builds?key={}",
+        encode_segment(project),
+        encode_segment(slug),
+        update.key.sha,
+        encode_query_value(&bitbucket_key(
+            &update.key.context,
+            bitbucket_cloud::KEY_LIMIT
+        )),
+    )))
+}
+
 /// The Bitbucket Server publisher.
 #[derive(Debug)]
 pub struct BitbucketServer {
@@ -85,7 +101,54 @@ impl Publisher for BitbucketServer {
         Box::pin(self.transport.send(request))
     }
 
+    fn prepare_read(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+    ) -> Result<Option<StatusRequest>, Failure> {
+        // One status per key: there is only one page.
+        if page > 1 {
+            return Ok(None);
+        }
+        read_request(update).map(Some)
+    }
+
+    fn read<'a>(
+        &'a self,
+        _update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
+        Box::pin(self.transport.read(request))
+    }
+
+    fn read_back(
+        &self,
+        _update: &StatusUpdate,
+        _page: u32,
+        answer: &ReadAnswer,
+    ) -> Result<ReadBack, UnreadableAnswer> {
+        bitbucket_cloud::read_back(answer)
+    }
+
     fn credential_refused(&self) {
         self.transport.invalidate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::tests::update;
+
+    #[test]
+    fn read_back_gets_the_build_by_its_key() {
+        let u = update("bitbucket.example.com", "OPS/app", CommitState::Success);
+        let request = read_request(&u).unwrap();
+        assert_eq!(request.method, http::Method::GET);
+        assert_eq!(
+            request.path,
+            "/rest/api/latest/projects/OPS/repos/app/commits/0123456789abcdef0123456789abcdef01234567/builds?key=flux%2Fprod%2FKustomization%2Fflux-system%2Fapps"
+        );
+        assert!(request.headers.is_empty());
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 
+use super::clock::{Clock, TokioClock};
 use crate::config::SecretRef;
 use crate::secret::SecretString;
 
@@ -28,10 +29,11 @@ pub enum CredentialError {
     File { path: String, problem: String },
     #[error("credential file {0} is empty")]
     FileEmpty(String),
-    #[error("Secret {namespace}/{name}: {problem}")]
+    #[error("Secret {namespace}/{name} (key `{key}`): {problem}")]
     KubernetesSecret {
         namespace: String,
         name: String,
+        key: String,
         problem: String,
     },
     #[error(
@@ -48,6 +50,8 @@ type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct CredentialSources {
     env: EnvLookup,
     kube: Option<(kube::Client, String)>,
+    /// Ages values read from Kubernetes Secrets.
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for CredentialSources {
@@ -70,7 +74,15 @@ impl CredentialSources {
         CredentialSources {
             env: Arc::new(|name| std::env::var(name).ok()),
             kube: None,
+            clock: Arc::new(TokioClock),
         }
+    }
+
+    /// Ages cached Secret values on `clock` rather than the real clock, so that the delivery
+    /// machinery's clock (a test's virtual one included) decides when a Secret is read again.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> CredentialSources {
+        self.clock = clock;
+        self
     }
 
     /// Reads environment variables from `vars` instead of the process environment (tests set
@@ -140,6 +152,7 @@ enum Cached {
         value: SecretString,
     },
     Kubernetes {
+        /// On the sources' clock.
         read_at: Instant,
         value: SecretString,
     },
@@ -244,8 +257,9 @@ impl SecretSource {
                 key: key.into(),
             });
         };
+        let now = self.sources.clock.now();
         if let Some(Cached::Kubernetes { read_at, value }) = self.cached()
-            && read_at.elapsed() < KUBERNETES_SECRET_TTL
+            && now.saturating_duration_since(read_at) < KUBERNETES_SECRET_TTL
         {
             return Ok(value);
         }
@@ -257,22 +271,38 @@ impl SecretSource {
             .map_err(|e| CredentialError::KubernetesSecret {
                 namespace: namespace.into(),
                 name: name.into(),
+                key: key.into(),
                 problem: kube_problem(&e),
             })?;
         let value = secret_value(&secret, namespace, name, key)?;
         self.store(Cached::Kubernetes {
-            read_at: Instant::now(),
+            read_at: now,
             value: value.clone(),
         });
         Ok(value)
     }
 }
 
-/// A Kubernetes API error in words, without anything from the request that could hold a value.
+/// A Kubernetes API error in words, with what to do about the usual ones. Only the API
+/// server's message is used: a `Status` names the object, never a Secret's data.
 fn kube_problem(err: &kube::Error) -> String {
     match err {
-        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
-        other => other.to_string(),
+        kube::Error::Api(status) => match status.code {
+            404 => "not found: create it, or fix the reference".into(),
+            403 => format!(
+                "forbidden: the exporter may not get this Secret; grant `get` on it (deploy/components/secret-references) ({})",
+                status.message
+            ),
+            401 => format!(
+                "the API server refused the exporter's own credentials ({})",
+                status.message
+            ),
+            code => format!("{} ({code})", status.message),
+        },
+        other => format!(
+            "cannot read it from the API server: {}",
+            super::http::error_chain(other)
+        ),
     }
 }
 
@@ -286,18 +316,26 @@ pub fn secret_value(
     let problem = |problem: String| CredentialError::KubernetesSecret {
         namespace: namespace.into(),
         name: name.into(),
+        key: key.into(),
         problem,
     };
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .ok_or_else(|| problem(format!("has no key `{key}`")))?;
-    let text = std::str::from_utf8(&bytes.0)
-        .map_err(|_| problem(format!("key `{key}` is not UTF-8 text")))?;
+    let data = secret.data.as_ref();
+    let bytes = data.and_then(|d| d.get(key)).ok_or_else(|| {
+        // Key names are not secret; they show what was probably meant.
+        let keys: Vec<&str> = data
+            .map(|d| d.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        problem(if keys.is_empty() {
+            "the Secret has no such key (it has no keys)".into()
+        } else {
+            format!("the Secret has no such key (it has: {})", keys.join(", "))
+        })
+    })?;
+    let text =
+        std::str::from_utf8(&bytes.0).map_err(|_| problem("its value is not UTF-8 text".into()))?;
     let value = SecretString::new(text);
     if value.is_empty() {
-        return Err(problem(format!("key `{key}` is empty")));
+        return Err(problem("its value is empty".into()));
     }
     Ok(value)
 }
@@ -336,13 +374,25 @@ mod tests {
             ("empty", b" \n"),
         ]);
         let missing = secret_value(&s, "ns", "gh", "password").unwrap_err();
-        assert_eq!(missing.to_string(), "Secret ns/gh: has no key `password`");
+        assert_eq!(
+            missing.to_string(),
+            "Secret ns/gh (key `password`): the Secret has no such key (it has: bad, empty, token)"
+        );
         let bad = secret_value(&s, "ns", "gh", "bad").unwrap_err();
-        assert_eq!(bad.to_string(), "Secret ns/gh: key `bad` is not UTF-8 text");
+        assert_eq!(
+            bad.to_string(),
+            "Secret ns/gh (key `bad`): its value is not UTF-8 text"
+        );
         let empty = secret_value(&s, "ns", "gh", "empty").unwrap_err();
-        assert_eq!(empty.to_string(), "Secret ns/gh: key `empty` is empty");
+        assert_eq!(
+            empty.to_string(),
+            "Secret ns/gh (key `empty`): its value is empty"
+        );
         let none = secret_value(&Secret::default(), "ns", "gh", "token").unwrap_err();
-        assert_eq!(none.to_string(), "Secret ns/gh: has no key `token`");
+        assert_eq!(
+            none.to_string(),
+            "Secret ns/gh (key `token`): the Secret has no such key (it has no keys)"
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::http::{Failure, ForgeResponse};
+use super::read_back::{ReadAnswer, ReadBack, UnreadableAnswer};
 use super::{Prepared, Publisher, StatusRequest};
 use crate::plan::StatusUpdate;
 
@@ -51,6 +52,32 @@ impl Publisher for DryRun {
                 }),
             })),
         }
+    }
+
+    /// A dry run reads nothing back: every update is logged as it would be posted.
+    fn prepare_read(
+        &self,
+        _update: &StatusUpdate,
+        _page: u32,
+    ) -> Result<Option<StatusRequest>, Failure> {
+        Ok(None)
+    }
+
+    fn read<'a>(
+        &'a self,
+        _update: &'a StatusUpdate,
+        _request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
+        Box::pin(async { Err(Failure::Invalid("a dry run reads nothing back".into())) })
+    }
+
+    fn read_back(
+        &self,
+        _update: &StatusUpdate,
+        _page: u32,
+        _answer: &ReadAnswer,
+    ) -> Result<ReadBack, UnreadableAnswer> {
+        Ok(ReadBack::Nothing)
     }
 
     fn send<'a>(

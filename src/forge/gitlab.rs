@@ -8,10 +8,12 @@
 //! characters.
 
 use futures_util::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Failure, ForgeResponse};
-use super::text::{encode_segment, fit_context, truncate_chars};
+use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
+use super::text::{encode_query_value, encode_segment, fit_context, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments_min};
 use crate::assess::{CommitState, reasons};
@@ -40,13 +42,7 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
             "GitLab already shows an in-progress status and refuses to re-post pending",
         ));
     }
-    let repository = &update.key.repository;
-    let project = if !repository.is_empty() && repository.bytes().all(|b| b.is_ascii_digit()) {
-        repository.clone()
-    } else {
-        let parts = repository_segments_min(repository, 2, "group[/subgroup...]/project")?;
-        encode_segment(&parts.join("/"))
-    };
+    let project = project(update)?;
     let mut body = json!({
         "state": target,
         "name": fit_context(&update.key.context, TEXT_LIMIT),
@@ -66,6 +62,60 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
         headers: Vec::new(),
         body,
     }))
+}
+
+/// The project as a path segment: its numeric id, or its URL-encoded full path.
+fn project(update: &StatusUpdate) -> Result<String, Failure> {
+    let repository = &update.key.repository;
+    if !repository.is_empty() && repository.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(repository.clone());
+    }
+    let parts = repository_segments_min(repository, 2, "group[/subgroup...]/project")?;
+    Ok(encode_segment(&parts.join("/")))
+}
+
+/// Statuses per page of a read-back (GitLab's most).
+pub const READ_PAGE_SIZE: usize = 100;
+
+/// The request reading page `page` of the commit's latest statuses named as `update`'s
+/// context (pure).
+pub fn read_request(update: &StatusUpdate, page: u32) -> Result<StatusRequest, Failure> {
+    let project = project(update)?;
+    Ok(read_back::get(format!(
+        "/api/v4/projects/{project}/repository/commits/{}/statuses?name={}&per_page={READ_PAGE_SIZE}&page={page}",
+        update.key.sha,
+        encode_query_value(&fit_context(&update.key.context, TEXT_LIMIT)),
+    )))
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    id: u64,
+    name: String,
+    status: String,
+    description: Option<String>,
+}
+
+/// What page `page` of the named statuses shows for `update`'s context: the newest (highest
+/// id) status of that name (pure).
+pub fn read_back(
+    update: &StatusUpdate,
+    _page: u32,
+    answer: &ReadAnswer,
+) -> Result<ReadBack, UnreadableAnswer> {
+    let listed: Vec<Listed> = read_back::parse_success(answer)?;
+    let name = fit_context(&update.key.context, TEXT_LIMIT);
+    let newest = listed
+        .iter()
+        .filter(|s| s.name == name)
+        .max_by_key(|s| s.id);
+    Ok(match newest {
+        Some(found) => ReadBack::Shows(ShownStatus {
+            state: found.status.clone(),
+            description: found.description.clone(),
+        }),
+        None => read_back::not_on_page(listed.len(), READ_PAGE_SIZE),
+    })
 }
 
 /// Whether a refusal says the status is already in progress and `update` is in progress too.
@@ -102,6 +152,31 @@ impl Publisher for GitLab {
         Box::pin(self.transport.send(request))
     }
 
+    fn prepare_read(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+    ) -> Result<Option<StatusRequest>, Failure> {
+        read_request(update, page).map(Some)
+    }
+
+    fn read<'a>(
+        &'a self,
+        _update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
+        Box::pin(self.transport.read(request))
+    }
+
+    fn read_back(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+        answer: &ReadAnswer,
+    ) -> Result<ReadBack, UnreadableAnswer> {
+        read_back(update, page, answer)
+    }
+
     fn already_current(&self, update: &StatusUpdate, response: &ForgeResponse) -> bool {
         is_already_in_progress(update, response)
     }
@@ -114,6 +189,7 @@ impl Publisher for GitLab {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forge::read_back::tests::answer;
     use crate::forge::tests::update;
 
     #[test]
@@ -153,6 +229,40 @@ mod tests {
             r.path
                 .starts_with("/api/v4/projects/group%2Fsub%2Fproject/statuses/")
         );
+    }
+
+    #[test]
+    fn read_back_asks_for_the_statuses_of_that_name() {
+        let u = update("gitlab.com", "group/sub/project", CommitState::Success);
+        let request = read_request(&u, 1).unwrap();
+        assert_eq!(request.method, http::Method::GET);
+        assert_eq!(
+            request.path,
+            "/api/v4/projects/group%2Fsub%2Fproject/repository/commits/0123456789abcdef0123456789abcdef01234567/statuses?name=flux%2Fprod%2FKustomization%2Fflux-system%2Fapps&per_page=100&page=1"
+        );
+    }
+
+    #[test]
+    fn read_back_takes_the_newest_status_of_the_name() {
+        let u = update("gitlab.com", "g/p", CommitState::Success);
+        let name = "flux/prod/Kustomization/flux-system/apps";
+        let body = json!([
+            {"id": 7, "name": name, "status": "running", "description": "progressing"},
+            {"id": 9, "name": name, "status": "success", "description": "applied"},
+            {"id": 12, "name": "other", "status": "failed", "description": null},
+        ]);
+        assert_eq!(
+            read_back(&u, 1, &answer(200, &body)).unwrap(),
+            ReadBack::Shows(ShownStatus {
+                state: "success".into(),
+                description: Some("applied".into()),
+            })
+        );
+        assert_eq!(
+            read_back(&u, 1, &answer(200, &json!([]))).unwrap(),
+            ReadBack::Nothing
+        );
+        assert!(read_back(&u, 1, &answer(200, &json!({"message": "x"}))).is_err());
     }
 
     #[test]

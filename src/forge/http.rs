@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::credentials::CredentialError;
+use super::read_back::ReadAnswer;
 use super::text::redact;
 
 /// `text` with each of `secrets` removed.
@@ -296,6 +297,30 @@ impl HttpClient {
 }
 
 impl HttpClient {
+    /// `GET`s `url` (no body) and returns the answer with its body; `secrets` are kept out of
+    /// the answer's message. Authorization headers must be marked sensitive by the caller.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        secrets: &[String],
+        now: impl Fn() -> SystemTime,
+    ) -> Result<ReadAnswer, Failure> {
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri(url)
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .header(http::header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
+        let (response, body) = reduce(self.client.request(request).await, secrets, now).await?;
+        Ok(ReadAnswer { response, body })
+    }
+
     /// Sends `body` with `method` and `content_type` to `url` and returns the answer's status
     /// and (at most 64 KiB of) body. For endpoints that take no credential, e.g. a Pushgateway.
     pub async fn send_bytes(

@@ -21,6 +21,7 @@ mod kind;
 mod outcome;
 pub mod pacing;
 mod publishers;
+pub mod read_back;
 pub mod text;
 mod token_auth;
 
@@ -34,19 +35,21 @@ pub use http::{Failure, ForgeResponse, RateLimitInfo};
 pub use kind::{ForgeKind, UnknownForgeKind};
 pub use outcome::{DeliveryOutcome, DeliveryResult};
 pub use publishers::{DeliveryPolicy, Publishers};
+pub use read_back::{ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
 
 use crate::plan::StatusUpdate;
 
-/// A request that creates a status, relative to the forge's API base URL.
+/// A request that creates (`POST`) or reads back (`GET`) a status, relative to the forge's
+/// API base URL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusRequest {
-    /// Always `POST` today; kept so a read-back request could be prepared the same way.
+    /// `POST` to create a status, `GET` to read one back.
     pub method: ::http::Method,
     /// Path and query, appended to the forge's API URL (`/repos/acme/app/statuses/…`).
     pub path: String,
     /// Headers the forge requires besides the credential (e.g. `X-Atlassian-Token`).
     pub headers: Vec<(&'static str, &'static str)>,
-    /// The JSON body, already fitted to the forge's limits.
+    /// The JSON body, already fitted to the forge's limits; `Null` for a read.
     pub body: serde_json::Value,
 }
 
@@ -73,6 +76,30 @@ pub trait Publisher: Send + Sync + fmt::Debug {
         update: &'a StatusUpdate,
         request: &'a StatusRequest,
     ) -> BoxFuture<'a, Result<ForgeResponse, Failure>>;
+
+    /// The request reading page `page` (from 1) of what the forge shows for `update`'s status
+    /// (pure); `None` when this publisher does not read statuses back (dry runs).
+    fn prepare_read(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+    ) -> Result<Option<StatusRequest>, Failure>;
+
+    /// Sends a read request once, with the forge's credential, and returns the answer with its
+    /// body. No retries.
+    fn read<'a>(
+        &'a self,
+        update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>>;
+
+    /// What page `page` of a read's answer says about `update`'s status (pure).
+    fn read_back(
+        &self,
+        update: &StatusUpdate,
+        page: u32,
+        answer: &ReadAnswer,
+    ) -> Result<ReadBack, UnreadableAnswer>;
 
     /// Whether a refusal means the forge already shows the update's state (GitLab's "Cannot
     /// transition status" between in-progress states).

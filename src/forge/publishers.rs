@@ -22,6 +22,7 @@ use super::github::GitHub;
 use super::gitlab::GitLab;
 use super::http::{Failure, ForgeResponse, HttpClient};
 use super::pacing::{Budget, Pacer};
+use super::read_back::{MAX_READ_PAGES, ReadBack};
 use super::token_auth::{TokenAuth, TokenTransport};
 use super::{
     DeliveryOutcome, DeliveryResult, ForgeKind, ForgeSetupError, Prepared, Publisher, StatusRequest,
@@ -198,6 +199,9 @@ pub struct Publishers {
     fallback: Option<Lane>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
+    /// `statuses.readBack`: read what the forge shows before posting a status the ledger has
+    /// no record of.
+    read_back: bool,
     shutdown: Shutdown,
     rng: Mutex<fastrand::Rng>,
 }
@@ -214,6 +218,7 @@ impl std::fmt::Debug for Publishers {
                     .collect::<Vec<_>>(),
             )
             .field("dry_run", &self.fallback.is_some())
+            .field("read_back", &self.read_back)
             .finish_non_exhaustive()
     }
 }
@@ -232,7 +237,9 @@ impl Publishers {
         )
     }
 
-    /// As [`Publishers::from_config`], with a policy and a clock of the caller's choosing.
+    /// As [`Publishers::from_config`], with a policy and a clock of the caller's choosing
+    /// (which also ages cached Kubernetes Secret values). `statuses.readBack` in `config`
+    /// turns read-back on.
     pub fn from_config_with(
         config: &Config,
         sources: &CredentialSources,
@@ -249,14 +256,38 @@ impl Publishers {
                     })?;
             }
         }
-        let publishers = build_publishers(config, sources, &clock)?;
+        let sources = sources.clone().with_clock(clock.clone());
+        let publishers = build_publishers(config, &sources, &clock)?;
         let lanes = config
             .forges
             .iter()
             .zip(publishers)
             .map(|(forge, publisher)| Lane::new(Some(forge), publisher, false, &policy))
             .collect();
-        Ok(Publishers::assemble(lanes, None, policy, clock))
+        let mut publishers = Publishers::assemble(lanes, None, policy, clock);
+        publishers.read_back = config.statuses.read_back;
+        Ok(publishers)
+    }
+
+    /// Reads every configured forge's credential once, so that a missing environment
+    /// variable, file, Secret or Secret key is one setup error naming it, rather than a failed
+    /// delivery per status. For a command that runs once (`publish`); a long-running exporter
+    /// may rather start and retry each tick, since a Secret can be created after it starts.
+    pub async fn read_credentials(
+        config: &Config,
+        sources: &CredentialSources,
+    ) -> Result<(), ForgeSetupError> {
+        for forge in &config.forges {
+            for reference in secret_refs(&forge.credentials) {
+                sources.source(reference).get().await.map_err(|source| {
+                    ForgeSetupError::Credential {
+                        forge: forge.name.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Publishers that send nothing and log each update, whatever its forge.
@@ -300,6 +331,7 @@ impl Publishers {
             fallback,
             clock,
             policy,
+            read_back: false,
             shutdown: Shutdown {
                 phase: watch::Sender::new(Phase::Running),
                 in_flight: AtomicUsize::new(0),
@@ -493,9 +525,28 @@ impl Publishers {
             () = self.shutdown.reached(Phase::Draining) => return stopping(),
         };
         let mut started: Option<Instant> = None;
+        // Only a status the ledger knows nothing of is read back: for the others the ledger
+        // already says what the forge shows.
+        if self.read_back && update.previous.is_none() {
+            let shown = self
+                .already_shown(lane, update, request, outcome, &mut started)
+                .await;
+            if shown || self.shutdown.phase() != Phase::Running {
+                outcome.duration = started.map_or(Duration::ZERO, |s| {
+                    self.clock.now().saturating_duration_since(s)
+                });
+                return if shown {
+                    DeliveryResult::Delivered
+                } else {
+                    stopping()
+                };
+            }
+        }
+        // Reads do not use up the posts' attempts.
+        let reads = outcome.attempts;
         let mut credential_retried = false;
         let result = loop {
-            if let Err(error) = self.wait_for_slot(lane).await {
+            if let Err(error) = self.wait_for_slot(lane, Pacing::Paced).await {
                 break DeliveryResult::RetryLater { error };
             }
             outcome.attempts += 1;
@@ -542,7 +593,7 @@ impl Publishers {
                     self.judge(lane, update, &response, &mut credential_retried)
                 }
             };
-            let attempts = outcome.attempts;
+            let attempts = outcome.attempts - reads;
             let out_of_attempts = attempts >= self.policy.max_attempts;
             match step {
                 Step::Done(result) => break result,
@@ -604,10 +655,11 @@ impl Publishers {
         result
     }
 
-    /// Waits until the forge may get a request: its pause is over, pacing allows one and its
-    /// circuit is closed (or lets a probe through). Records the request's start. Fails when
-    /// the wait would exceed the policy's `max_wait`, the circuit is open, or shutdown began.
-    async fn wait_for_slot(&self, lane: &Lane) -> Result<(), String> {
+    /// Waits until the forge may get a request: its pause is over, pacing allows one (for a
+    /// paced request) and its circuit is closed (or lets a probe through). Records a paced
+    /// request's start. Fails when the wait would exceed the policy's `max_wait`, the circuit
+    /// is open, or shutdown began.
+    async fn wait_for_slot(&self, lane: &Lane, pacing: Pacing) -> Result<(), String> {
         loop {
             let now = self.clock.now();
             let (wait, why) = {
@@ -615,14 +667,14 @@ impl Publishers {
                 let pause = state
                     .paused_until
                     .map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
-                let (pace, budget) = state
-                    .pacer
-                    .as_mut()
-                    .map_or((Duration::ZERO, Budget::Minute), |p| p.wait(now));
+                let (pace, budget) = match (state.pacer.as_mut(), pacing) {
+                    (Some(pacer), Pacing::Paced) => pacer.wait(now),
+                    _ => (Duration::ZERO, Budget::Minute),
+                };
                 if pause.is_zero() && pace.is_zero() {
                     return match state.circuit.begin(now) {
                         Ok(()) => {
-                            if let Some(pacer) = state.pacer.as_mut() {
+                            if let (Some(pacer), Pacing::Paced) = (state.pacer.as_mut(), pacing) {
                                 pacer.record(now);
                             }
                             Ok(())
@@ -682,32 +734,16 @@ impl Publishers {
         if response.is_success() || lane.publisher.already_current(update, response) {
             state.circuit.answered();
             state.rate_limited_streak = 0;
-            // Spend no request we know will be refused: wait for the budget to refill.
-            if response.rate.exhausted()
-                && let Some(wait) = response.rate.reset_wait(wall)
-            {
-                let until = now + wait + Duration::from_secs(1);
-                if state.paused_until.is_none_or(|u| u < until) {
-                    state.paused_until = Some(until);
-                    state.pause_reason = "the rate-limit budget is used up until its reset".into();
-                }
-            }
+            pause_while_exhausted(&mut state, response, now, wall);
             return Step::Done(DeliveryResult::Delivered);
         }
-        let error = if response.message.is_empty() {
-            format!("{} answered {}", lane.name, response.status)
-        } else {
-            format!(
-                "{} answered {}: {}",
-                lane.name, response.status, response.message
-            )
-        };
-        let message = response.message.to_ascii_lowercase();
+        let error = answered_error(lane, response);
+        if is_rate_limited(response) {
+            state.circuit.answered();
+            let wait = self.rate_limit_wait(&mut state, response, wall);
+            return Step::RateLimited(error, wait);
+        }
         match response.status {
-            429 => {}
-            403 if response.rate.retry_after.is_some()
-                || response.rate.exhausted()
-                || message.contains("rate limit") => {}
             401 => {
                 state.circuit.answered();
                 drop(state);
@@ -716,22 +752,69 @@ impl Publishers {
                     return Step::Done(DeliveryResult::PermanentError { error });
                 }
                 *credential_retried = true;
-                return Step::Again(error);
+                Step::Again(error)
+            }
+            408 | 500..=599 => Step::Transient(error, response.rate.retry_after_wait(wall)),
+            _ => {
+                state.circuit.answered();
+                Step::Done(DeliveryResult::PermanentError { error })
+            }
+        }
+    }
+
+    /// What a read-back's answer means for the forge: its rate-limit signals, circuit and
+    /// credential are handled as for a post. `Err` when the read told nothing (the update is
+    /// then posted as usual); `Ok` when the publisher should read the answer (a 404 included:
+    /// Bitbucket's way of saying there is no such status).
+    fn judge_read(&self, lane: &Lane, response: &ForgeResponse) -> Result<(), String> {
+        let wall = self.clock.wall();
+        let now = self.clock.now();
+        let mut state = lane.state();
+        if let Some(remaining) = response.rate.remaining {
+            state.remaining = Some(remaining);
+        }
+        let error = answered_error(lane, response);
+        if is_rate_limited(response) {
+            state.circuit.answered();
+            let wait = self.rate_limit_wait(&mut state, response, wall);
+            pause_lane(&mut state, now + wait, format!("rate limited ({error})"));
+            return Err(error);
+        }
+        match response.status {
+            401 => {
+                state.circuit.answered();
+                drop(state);
+                // The post that follows reads the credential again.
+                lane.publisher.credential_refused();
+                Err(error)
             }
             408 | 500..=599 => {
-                return Step::Transient(error, response.rate.retry_after_wait(wall));
+                // Counts towards opening the circuit; the post then finds it open or not.
+                let _ = state.circuit.failed(now);
+                Err(error)
             }
             _ => {
                 state.circuit.answered();
-                return Step::Done(DeliveryResult::PermanentError { error });
+                if response.is_success() {
+                    state.rate_limited_streak = 0;
+                }
+                pause_while_exhausted(&mut state, response, now, wall);
+                Ok(())
             }
         }
-        // Rate limited: the forge's word on when to come back wins; else wait until the
-        // budget resets; else a minute, doubling while refusals continue.
-        state.circuit.answered();
+    }
+
+    /// How long to pause after a rate-limit refusal: the forge's word on when to come back
+    /// wins; else until the budget resets; else a minute, doubling while refusals continue.
+    fn rate_limit_wait(
+        &self,
+        state: &mut LaneState,
+        response: &ForgeResponse,
+        wall: std::time::SystemTime,
+    ) -> Duration {
         let streak = state.rate_limited_streak;
         state.rate_limited_streak = streak.saturating_add(1);
-        let wait = response
+        response
             .rate
             .retry_after_wait(wall)
             .or_else(|| {
@@ -745,17 +828,109 @@ impl Publishers {
             .unwrap_or_else(|| {
                 let factor = 2u32.saturating_pow(streak.min(16));
                 (self.policy.rate_limit_pause * factor).min(self.policy.rate_limit_pause_max)
-            });
-        Step::RateLimited(error, wait)
+            })
     }
 
     fn pause(&self, lane: &Lane, wait: Duration, error: &str) {
         let until = self.clock.now() + wait;
-        let mut state = lane.state();
-        if state.paused_until.is_none_or(|u| u < until) {
-            state.paused_until = Some(until);
-            state.pause_reason = format!("rate limited ({error})");
+        pause_lane(&mut lane.state(), until, format!("rate limited ({error})"));
+    }
+
+    /// Reads back what the forge shows for `update`'s status, page by page, and says whether
+    /// it already shows what `request` would post. Reads wait for the forge's pauses and
+    /// circuit and hold the update's concurrency permit like posts, and their answers' rate
+    /// limits, failures and refused credentials count as a post's would; they are not paced
+    /// within `perMinute`/`perHour`, which budget content-creating requests. Each read counts
+    /// as an attempt. A read that fails is logged at debug and answers `false`: the update is
+    /// then posted as usual.
+    async fn already_shown(
+        &self,
+        lane: &Lane,
+        update: &StatusUpdate,
+        request: &StatusRequest,
+        outcome: &mut DeliveryOutcome,
+        started: &mut Option<Instant>,
+    ) -> bool {
+        let key = &update.key;
+        let not_read = |why: &str| {
+            tracing::debug!(
+                forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
+                context = %key.context, "read-back failed, posting anyway: {why}"
+            );
+            false
+        };
+        for page in 1..=MAX_READ_PAGES {
+            let read = match lane.publisher.prepare_read(update, page) {
+                Ok(Some(read)) => read,
+                Ok(None) => return false,
+                Err(failure) => return not_read(&failure.to_string()),
+            };
+            if let Err(why) = self.wait_for_slot(lane, Pacing::Unpaced).await {
+                return not_read(&why);
+            }
+            outcome.attempts += 1;
+            started.get_or_insert_with(|| self.clock.now());
+            let sent = {
+                let _in_flight = InFlight::new(&self.shutdown);
+                tokio::select! {
+                    r = tokio::time::timeout(lane.request_timeout, lane.publisher.read(update, &read)) => Some(r),
+                    () = self.shutdown.reached(Phase::Aborted) => None,
+                }
+            };
+            let answer = match sent {
+                None => {
+                    lane.state().circuit.abandoned();
+                    return not_read("cut off at shutdown");
+                }
+                Some(Err(_)) => {
+                    let _ = lane.state().circuit.failed(self.clock.now());
+                    return not_read(&format!(
+                        "no answer within {}",
+                        crate::config::HumanDuration(lane.request_timeout)
+                    ));
+                }
+                Some(Ok(Err(Failure::Transport(e)))) => {
+                    let _ = lane.state().circuit.failed(self.clock.now());
+                    return not_read(&format!("request failed: {e}"));
+                }
+                Some(Ok(Err(failure))) => {
+                    // Nothing was sent.
+                    outcome.attempts -= 1;
+                    lane.state().circuit.abandoned();
+                    return not_read(&failure.to_string());
+                }
+                Some(Ok(Ok(answer))) => answer,
+            };
+            outcome.http_status = Some(answer.response.status);
+            if let Err(error) = self.judge_read(lane, &answer.response) {
+                return not_read(&error);
+            }
+            match lane.publisher.read_back(update, page, &answer) {
+                Ok(ReadBack::Shows(shown)) => {
+                    let same = shown.matches(request);
+                    if same {
+                        tracing::info!(
+                            forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
+                            context = %key.context, shown = %shown.state,
+                            "the forge already shows this status; not posted again"
+                        );
+                    } else {
+                        tracing::debug!(
+                            forge = %lane.name, repository = %key.repository, sha = %key.sha.short(),
+                            context = %key.context, shown = %shown.state,
+                            "the forge shows another status; posting"
+                        );
+                    }
+                    return same;
+                }
+                Ok(ReadBack::Nothing) => return false,
+                Ok(ReadBack::NextPage) => {}
+                Err(unreadable) => return not_read(&unreadable.to_string()),
+            }
         }
+        not_read(&format!(
+            "the context is not in the first {MAX_READ_PAGES} pages"
+        ))
     }
 
     /// Exponential back-off with equal jitter: half the step, plus up to half again at random.
@@ -770,6 +945,67 @@ impl Publishers {
             .unwrap_or_else(PoisonError::into_inner)
             .u64(0..=millis);
         half + Duration::from_millis(jitter)
+    }
+}
+
+/// Whether a request was paced within the forge's budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    /// A post: spaced within `perMinute` and counted against `perMinute` and `perHour`.
+    Paced,
+    /// A read-back: neither spaced nor counted.
+    Unpaced,
+}
+
+/// Whether the forge refused the request for our rate: 429, or 403 with rate-limit signs.
+fn is_rate_limited(response: &ForgeResponse) -> bool {
+    match response.status {
+        429 => true,
+        403 => {
+            response.rate.retry_after.is_some()
+                || response.rate.exhausted()
+                || response.message.to_ascii_lowercase().contains("rate limit")
+        }
+        _ => false,
+    }
+}
+
+/// The error text of a refusal.
+fn answered_error(lane: &Lane, response: &ForgeResponse) -> String {
+    if response.message.is_empty() {
+        format!("{} answered {}", lane.name, response.status)
+    } else {
+        format!(
+            "{} answered {}: {}",
+            lane.name, response.status, response.message
+        )
+    }
+}
+
+/// Pauses the forge until `until`, unless it is already paused longer.
+fn pause_lane(state: &mut LaneState, until: Instant, reason: String) {
+    if state.paused_until.is_none_or(|u| u < until) {
+        state.paused_until = Some(until);
+        state.pause_reason = reason;
+    }
+}
+
+/// Spends no request we know will be refused: after an answer saying the budget is used up,
+/// waits for it to refill.
+fn pause_while_exhausted(
+    state: &mut LaneState,
+    response: &ForgeResponse,
+    now: Instant,
+    wall: std::time::SystemTime,
+) {
+    if response.rate.exhausted()
+        && let Some(wait) = response.rate.reset_wait(wall)
+    {
+        pause_lane(
+            state,
+            now + wait + Duration::from_secs(1),
+            "the rate-limit budget is used up until its reset".into(),
+        );
     }
 }
 

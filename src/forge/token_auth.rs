@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue};
 use super::clock::Clock;
 use super::credentials::{CredentialSources, SecretSource};
 use super::http::{Failure, ForgeResponse, HttpClient, basic, sensitive};
+use super::read_back::ReadAnswer;
 use super::{ForgeKind, StatusRequest};
 use crate::config::{Credentials, ForgeConfig};
 
@@ -126,6 +127,20 @@ impl TokenTransport {
                 &secrets,
                 move || clock.wall(),
             )
+            .await
+    }
+
+    /// Sends the read `request` once (a `GET`, without a body).
+    pub(crate) async fn read(&self, request: &StatusRequest) -> Result<ReadAnswer, Failure> {
+        let (name, value, secrets) = self.auth.header().await?;
+        let mut headers = vec![(name, value)];
+        for (k, v) in &request.headers {
+            headers.push((HeaderName::from_static(k), HeaderValue::from_static(v)));
+        }
+        let url = format!("{}{}", self.api_url, request.path);
+        let clock = self.clock.clone();
+        self.client
+            .get(&url, headers, &secrets, move || clock.wall())
             .await
     }
 

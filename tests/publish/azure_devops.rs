@@ -5,6 +5,7 @@ use flux_status_exporter::forge::DeliveryResult;
 use serde_json::json;
 
 use crate::common::{self, Case, SHA, publish_one};
+use crate::read_back;
 use crate::support::fake_forges::Reply;
 use crate::support::fake_forges::azure_devops::AzureDevOpsFake;
 
@@ -25,6 +26,11 @@ fn case() -> Case<AzureDevOpsFake> {
         ),
         permanent_error: "azuredevops answered 404: TF401019: The Git repository with name or identifier app does not exist.",
         created: 201,
+        read_path: || {
+            format!(
+                "/acme/platform/_apis/git/repositories/app/commits/{SHA}/statuses?api-version=7.1&latestOnly=true&top=1000&skip=0"
+            )
+        },
     }
 }
 
@@ -144,4 +150,24 @@ async fn azure_devops_never_receives_statuses_for_other_hosts_or_repositories() 
 #[tokio::test]
 async fn azure_devops_pat_stays_out_of_errors_and_logs() {
     common::keeps_the_credential_out_of_errors_and_logs(case()).await;
+}
+
+#[tokio::test]
+async fn azure_devops_read_back_finding_the_same_status_posts_nothing() {
+    read_back::skips_the_post_when_the_forge_already_shows_it(case()).await;
+}
+
+#[tokio::test]
+async fn azure_devops_read_back_finding_another_state_or_description_posts() {
+    read_back::posts_when_the_forge_shows_something_else(case()).await;
+}
+
+#[tokio::test]
+async fn azure_devops_read_back_that_fails_still_posts() {
+    read_back::still_posts_when_the_read_fails(case()).await;
+}
+
+#[tokio::test]
+async fn azure_devops_reads_nothing_back_without_the_flag_or_with_a_ledger_record() {
+    read_back::never_reads_without_the_flag_or_with_a_ledger_record(case()).await;
 }

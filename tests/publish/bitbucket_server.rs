@@ -5,6 +5,7 @@ use flux_status_exporter::forge::DeliveryResult;
 use serde_json::json;
 
 use crate::common::{self, CONTEXT, Case, SHA, publish_one};
+use crate::read_back;
 use crate::support::fake_forges::Reply;
 use crate::support::fake_forges::bitbucket_server::BitbucketServerFake;
 
@@ -32,6 +33,11 @@ fn case() -> Case<BitbucketServerFake> {
         ),
         permanent_error: "bitbucketserver answered 404: Repository PLAT/app does not exist.",
         created: 204,
+        read_path: || {
+            format!(
+                "/bitbucket/rest/api/latest/projects/PLAT/repos/app/commits/{SHA}/builds?key=flux%2Fprod%2FKustomization%2Fflux-system%2Fapps"
+            )
+        },
     }
 }
 
@@ -142,4 +148,24 @@ async fn bitbucket_server_never_receives_statuses_for_other_hosts_or_repositorie
 #[tokio::test]
 async fn bitbucket_server_token_stays_out_of_errors_and_logs() {
     common::keeps_the_credential_out_of_errors_and_logs(case()).await;
+}
+
+#[tokio::test]
+async fn bitbucket_server_read_back_finding_the_same_status_posts_nothing() {
+    read_back::skips_the_post_when_the_forge_already_shows_it(case()).await;
+}
+
+#[tokio::test]
+async fn bitbucket_server_read_back_finding_another_state_or_description_posts() {
+    read_back::posts_when_the_forge_shows_something_else(case()).await;
+}
+
+#[tokio::test]
+async fn bitbucket_server_read_back_that_fails_still_posts() {
+    read_back::still_posts_when_the_read_fails(case()).await;
+}
+
+#[tokio::test]
+async fn bitbucket_server_reads_nothing_back_without_the_flag_or_with_a_ledger_record() {
+    read_back::never_reads_without_the_flag_or_with_a_ledger_record(case()).await;
 }

@@ -37,10 +37,14 @@ async fn forges() -> Forges {
 
 impl Forges {
     fn config(&self, github_token: &str) -> String {
+        self.config_reading_back(github_token, false)
+    }
+
+    fn config_reading_back(&self, github_token: &str, read_back: bool) -> String {
         let dir = self.dir.path();
         let fast = "rateLimit: {perMinute: 6000, perHour: 100000}";
         let yaml = format!(
-            "cluster: demo\nforges:\n\
+            "cluster: demo\nstatuses: {{readBack: {read_back}}}\nforges:\n\
              - type: github\n  apiUrl: {}\n  repositories: [\"acme/*\"]\n  {fast}\n  credentials: {{token: {{file: {}}}}}\n\
              - type: gitlab\n  apiUrl: {}\n  {fast}\n  credentials: {{token: {{file: {}}}}}\n\
              - type: gitea\n  host: gitea.example.com\n  apiUrl: {}\n  repositories: [\"ops/tools\"]\n  {fast}\n  credentials: {{token: {{file: {}}}}}\n",
@@ -162,4 +166,39 @@ async fn publish_exits_1_and_still_prints_every_outcome_when_a_forge_refuses() {
         text(&out.stderr).lines().last(),
         Some("error: 5 of 13 statuses were not delivered")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_with_read_back_posts_nothing_the_forges_already_show() {
+    let forges = forges().await;
+    let config = forges.config_reading_back(GITHUB_TOKEN, true);
+    let first = exporter(args(&config, &[])).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let posts = |fake: &[crate::support::fake_forges::Recorded]| {
+        fake.iter().filter(|r| r.method == "POST").count()
+    };
+    assert_eq!(posts(&forges.github.requests()), 5);
+    assert_eq!(posts(&forges.gitlab.requests()), 3);
+    assert_eq!(posts(&forges.gitea.requests()), 2);
+
+    // Nothing is remembered between runs; the forges are read instead.
+    let second = exporter(args(&config, &["-o", "json"])).await;
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let delivered_by_reading = json["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["result"] == "delivered" && o["attempts"] == 1)
+        .count();
+    assert_eq!(delivered_by_reading, 10);
+    assert_eq!(posts(&forges.github.requests()), 5);
+    assert_eq!(posts(&forges.gitlab.requests()), 3);
+    assert_eq!(posts(&forges.gitea.requests()), 2);
+    let reads = |fake: &[crate::support::fake_forges::Recorded]| {
+        fake.iter().filter(|r| r.method == "GET").count()
+    };
+    assert_eq!(reads(&forges.github.requests()), 10);
+    assert_eq!(reads(&forges.gitlab.requests()), 6);
+    assert_eq!(reads(&forges.gitea.requests()), 4);
 }

@@ -157,6 +157,8 @@ pub struct Case<L: ForgeLogic> {
     pub permanent_error: &'static str,
     /// The forge's success status for a created status.
     pub created: u16,
+    /// The path and query, as the fake sees it, of the first read-back of [`Case::update`].
+    pub read_path: fn() -> String,
 }
 
 /// A running case: the fake, the publishers, the clock and the log capture.
@@ -169,10 +171,11 @@ pub struct Running<L: ForgeLogic> {
 }
 
 impl<L: ForgeLogic> Case<L> {
-    /// The forge entry for this case pointing at `url`.
-    pub fn yaml(&self, url: &str, token_path: &str) -> String {
+    /// The configuration of this case's forge pointing at `url`, with `statuses.readBack` as
+    /// given.
+    pub fn yaml(&self, url: &str, token_path: &str, read_back: bool) -> String {
         format!(
-            "cluster: prod\nforges:\n  - name: {kind}\n    type: {kind}\n    host: {host}\n    apiUrl: {url}{path}\n    credentials: {creds}\n    repositories: [\"{repo}\"]\n    rateLimit: {{perMinute: 6000, perHour: 100000}}\n    requestTimeout: 2s\n",
+            "cluster: prod\nstatuses:\n  readBack: {read_back}\nforges:\n  - name: {kind}\n    type: {kind}\n    host: {host}\n    apiUrl: {url}{path}\n    credentials: {creds}\n    repositories: [\"{repo}\"]\n    rateLimit: {{perMinute: 6000, perHour: 100000}}\n    requestTimeout: 2s\n",
             kind = self.kind,
             host = self.host,
             path = self.api_path,
@@ -182,12 +185,21 @@ impl<L: ForgeLogic> Case<L> {
     }
 
     pub async fn start(&self) -> Running<L> {
+        self.start_with(false).await
+    }
+
+    /// Starts the case with `statuses.readBack` on.
+    pub async fn start_reading_back(&self) -> Running<L> {
+        self.start_with(true).await
+    }
+
+    async fn start_with(&self, read_back: bool) -> Running<L> {
         let logs = Logs::capture();
         let clock = SkipClock::new();
         let fake = FakeServer::start((self.fake)(self.token), clock.clone()).await;
         let dir = tempfile::tempdir().unwrap();
         let token_path = secret_file(dir.path(), "token", self.token);
-        let config = config(&self.yaml(&fake.url(), &token_path));
+        let config = config(&self.yaml(&fake.url(), &token_path, read_back));
         let publishers = publishers(&config, clock.clone());
         Running {
             fake,

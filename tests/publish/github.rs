@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::common::{
     self, CONTEXT, Case, SHA, STATES, config, publish_one, publishers, secret_file,
 };
+use crate::read_back;
 use crate::support::fake_forges::github::{CAP_MESSAGE, GitHubFake};
 use crate::support::fake_forges::{FakeServer, Fault, Reply, SkipClock, epoch};
 
@@ -29,6 +30,7 @@ fn case() -> Case<GitHubFake> {
         ),
         permanent_error: "github answered 422: Validation Failed; No commit found for SHA",
         created: 201,
+        read_path: || format!("/repos/acme/app/commits/{SHA}/status?per_page=100&page=1"),
     }
 }
 
@@ -364,4 +366,156 @@ impl common::Running<GitHubFake> {
         use flux_status_exporter::forge::Clock;
         self.clock.wall()
     }
+}
+
+#[tokio::test]
+async fn github_read_back_finding_the_same_status_posts_nothing() {
+    read_back::skips_the_post_when_the_forge_already_shows_it(case()).await;
+}
+
+#[tokio::test]
+async fn github_read_back_finding_another_state_or_description_posts() {
+    read_back::posts_when_the_forge_shows_something_else(case()).await;
+}
+
+#[tokio::test]
+async fn github_read_back_that_fails_still_posts() {
+    read_back::still_posts_when_the_read_fails(case()).await;
+}
+
+#[tokio::test]
+async fn github_reads_nothing_back_without_the_flag_or_with_a_ledger_record() {
+    read_back::never_reads_without_the_flag_or_with_a_ledger_record(case()).await;
+}
+
+/// Seeds the fake with a status for `context`, as if posted with id `id`.
+fn seed(run: &common::Running<GitHubFake>, id: u64, context: &str, state: &str, description: &str) {
+    run.fake.with(|f| {
+        f.statuses.insert(
+            (
+                "acme/app".to_string(),
+                SHA.to_string(),
+                context.to_lowercase(),
+            ),
+            vec![json!({"id": id, "state": state, "context": context, "description": description})],
+        )
+    });
+}
+
+#[tokio::test]
+async fn read_back_finds_a_context_whatever_its_case_as_github_compares_them() {
+    let run = case().start_reading_back().await;
+    let update = case().update(CommitState::Success);
+    seed(
+        &run,
+        1,
+        &CONTEXT.to_uppercase(),
+        "success",
+        &update.description,
+    );
+    let outcome = publish_one(&run.publishers, update).await;
+    assert_eq!(outcome.result, DeliveryResult::Delivered);
+    assert_eq!(outcome.attempts, 1);
+    let requests = run.fake.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].path,
+        format!("/repos/acme/app/commits/{SHA}/status?per_page=100&page=1")
+    );
+}
+
+#[tokio::test]
+async fn read_back_pages_through_a_commit_with_many_contexts() {
+    let run = case().start_reading_back().await;
+    for i in 0..150 {
+        seed(&run, i + 1, &format!("ci/job-{i}"), "success", "");
+    }
+    let update = case().update(CommitState::Failure);
+    seed(&run, 151, CONTEXT, "failure", &update.description);
+    let outcome = publish_one(&run.publishers, update).await;
+    assert_eq!(outcome.result, DeliveryResult::Delivered);
+    assert_eq!(outcome.attempts, 2);
+    let paths: Vec<_> = run.fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/repos/acme/app/commits/{SHA}/status?per_page=100&page=1"),
+            format!("/repos/acme/app/commits/{SHA}/status?per_page=100&page=2"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_read_pauses_the_post_as_long_as_github_asks() {
+    let run = case().start_reading_back().await;
+    run.fake.inject(Fault::Respond(
+        Reply::message(429, "Too Many Requests").header("retry-after", 30),
+    ));
+    let outcome = publish_one(&run.publishers, case().update(CommitState::Success)).await;
+    assert_eq!(outcome.result, DeliveryResult::Delivered);
+    assert_eq!(outcome.attempts, 2);
+    let methods: Vec<_> = run.fake.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["GET", "POST"]);
+    assert_eq!(
+        run.clock.sleeps_over(Duration::from_millis(100)),
+        vec![Duration::from_secs(30)]
+    );
+}
+
+#[tokio::test]
+async fn a_token_refused_on_read_is_read_again_for_the_post() {
+    let run = case().start_reading_back().await;
+    run.fake
+        .inject(Fault::Respond(Reply::message(401, "Bad credentials")));
+    let rotated = "ghp_RotatedToken_9876543210";
+    run.fake.with(|f| f.tokens.insert(rotated.to_string()));
+    secret_file(run.dir.path(), "token", rotated);
+    let outcome = publish_one(&run.publishers, case().update(CommitState::Success)).await;
+    assert_eq!(outcome.result, DeliveryResult::Delivered);
+    assert_eq!(outcome.attempts, 2);
+    let requests = run.fake.requests();
+    assert_eq!(
+        requests[1].header("authorization"),
+        Some(format!("Bearer {rotated}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn reads_are_not_paced_within_the_budget_for_posts() {
+    let clock = SkipClock::new();
+    let fake = FakeServer::start(GitHubFake::new(TOKEN), clock.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "token", TOKEN);
+    let config = config(&format!(
+        "statuses: {{readBack: true}}\nforges:\n  - type: github\n    apiUrl: {}\n    credentials: {{token: {{file: {token}}}}}\n    rateLimit: {{perMinute: 1, perHour: 10}}\n",
+        fake.url()
+    ));
+    let publishers = publishers(&config, clock.clone());
+    let contexts = ["flux/a", "flux/b", "flux/c"];
+    let updates: Vec<_> = contexts
+        .iter()
+        .map(|context| {
+            let mut u = case().update(CommitState::Success);
+            u.key.context = (*context).into();
+            u
+        })
+        .collect();
+    fake.with(|f| {
+        for (i, u) in updates.iter().take(2).enumerate() {
+            f.statuses.insert(
+                ("acme/app".into(), SHA.into(), u.key.context.clone()),
+                vec![json!({"id": i + 1, "state": "success", "context": u.key.context, "description": u.description})],
+            );
+        }
+    });
+    let outcomes = publishers.publish(&updates).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.result == DeliveryResult::Delivered)
+    );
+    let methods: Vec<_> = fake.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["GET", "GET", "GET", "POST"]);
+    // Three reads and one post within a budget of one request a minute, without a wait.
+    assert_eq!(clock.sleeps(), Vec::<Duration>::new());
 }

@@ -45,6 +45,10 @@ struct App {
 }
 
 async fn start(installation: Option<u64>, key: &str) -> App {
+    start_with(installation, key, false).await
+}
+
+async fn start_with(installation: Option<u64>, key: &str, read_back: bool) -> App {
     let logs = Logs::capture();
     let clock = SkipClock::new();
     let fake = FakeServer::start(fake(), clock.clone()).await;
@@ -53,7 +57,7 @@ async fn start(installation: Option<u64>, key: &str) -> App {
     std::fs::write(&key_path, key).unwrap();
     let installation = installation.map_or(String::new(), |i| format!(", installationId: {i}"));
     let config = config(&format!(
-        "forges:\n  - type: github\n    apiUrl: {}\n    credentials:\n      githubApp: {{appId: {APP_ID}{installation}, privateKey: {{file: {}}}}}\n    rateLimit: {{perMinute: 6000, perHour: 100000}}\n",
+        "statuses: {{readBack: {read_back}}}\nforges:\n  - type: github\n    apiUrl: {}\n    credentials:\n      githubApp: {{appId: {APP_ID}{installation}, privateKey: {{file: {}}}}}\n    rateLimit: {{perMinute: 6000, perHour: 100000}}\n",
         fake.url(),
         key_path.display()
     ));
@@ -205,4 +209,33 @@ async fn a_private_key_that_is_not_pem_is_reported_without_its_content() {
     );
     assert_eq!(app.fake.requests().len(), 0);
     app.logs.assert_never_contains("secret-material");
+}
+
+#[tokio::test]
+async fn an_app_reads_back_with_the_same_installation_token_it_posts_with() {
+    let app = start_with(Some(INSTALLATION), &fixture("private-key.pem"), true).await;
+    let outcome = publish_one(&app.publishers, update("acme/app")).await;
+    assert_eq!(outcome.result, DeliveryResult::Delivered, "{outcome:?}");
+    assert_eq!(outcome.attempts, 2);
+    let again = publish_one(&app.publishers, update("acme/app")).await;
+    assert_eq!(again.result, DeliveryResult::Delivered, "{again:?}");
+    assert_eq!(again.attempts, 1);
+    let requests = app.fake.requests();
+    let lines: Vec<_> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let read = format!("GET /repos/acme/app/commits/{SHA}/status?per_page=100&page=1");
+    assert_eq!(
+        lines,
+        vec![
+            format!("POST /app/installations/{INSTALLATION}/access_tokens"),
+            read.clone(),
+            format!("POST /repos/acme/app/statuses/{SHA}"),
+            read,
+        ]
+    );
+    for request in &requests[1..] {
+        assert_eq!(request.header("authorization"), Some("Bearer ghs_fake0001"));
+    }
 }

@@ -7,6 +7,7 @@ use flux_status_exporter::forge::{Clock, DeliveryResult};
 use serde_json::json;
 
 use crate::common::{self, CONTEXT, Case, SHA, publish_one};
+use crate::read_back;
 use crate::support::fake_forges::gitlab::{GitLabFake, state_of};
 use crate::support::fake_forges::{Fault, Reply, epoch};
 
@@ -29,6 +30,11 @@ fn case() -> Case<GitLabFake> {
         permanent: Reply::json(403, json!({"message": "403 Forbidden"})),
         permanent_error: "gitlab answered 403: 403 Forbidden",
         created: 201,
+        read_path: || {
+            format!(
+                "/api/v4/projects/acme%2Fplatform%2Fapp/repository/commits/{SHA}/statuses?name=flux%2Fprod%2FKustomization%2Fflux-system%2Fapps&per_page=100&page=1"
+            )
+        },
     }
 }
 
@@ -192,4 +198,24 @@ async fn gitlab_never_receives_statuses_for_other_hosts_or_repositories() {
 #[tokio::test]
 async fn gitlab_token_stays_out_of_errors_and_logs() {
     common::keeps_the_credential_out_of_errors_and_logs(case()).await;
+}
+
+#[tokio::test]
+async fn gitlab_read_back_finding_the_same_status_posts_nothing() {
+    read_back::skips_the_post_when_the_forge_already_shows_it(case()).await;
+}
+
+#[tokio::test]
+async fn gitlab_read_back_finding_another_state_or_description_posts() {
+    read_back::posts_when_the_forge_shows_something_else(case()).await;
+}
+
+#[tokio::test]
+async fn gitlab_read_back_that_fails_still_posts() {
+    read_back::still_posts_when_the_read_fails(case()).await;
+}
+
+#[tokio::test]
+async fn gitlab_reads_nothing_back_without_the_flag_or_with_a_ledger_record() {
+    read_back::never_reads_without_the_flag_or_with_a_ledger_record(case()).await;
 }

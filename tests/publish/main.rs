@@ -18,3 +18,5 @@ mod gitea;
 mod github;
 mod github_app;
 mod gitlab;
+mod kube_secrets;
+mod read_back;

@@ -1,8 +1,10 @@
 //! Fake Azure DevOps: `POST /{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses`
 //! (collection paths allowed in front) requiring `api-version=7.1`, a PAT as Basic auth with
-//! any user, `context.name`, and a valid state. Like the real service, a bad PAT gets a 203
-//! sign-in page rather than a 401.
+//! any user, `context.name`, and a valid state; `GET` on the same path lists the commit's
+//! statuses newest first (`latestOnly`, `top`, `skip`). Like the real service, a bad PAT gets a
+//! 203 sign-in page rather than a 401.
 
+use std::collections::HashSet;
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -35,6 +37,40 @@ impl AzureDevOpsFake {
     }
 }
 
+impl AzureDevOpsFake {
+    /// `GET .../commits/{sha}/statuses`: newest first; with `latestOnly=true` only the newest
+    /// of each (genre, name).
+    fn list(&self, request: &Recorded, scope: &str, repo: &str, sha: &str) -> Reply {
+        let number = |name: &str| request.query(name).and_then(|v| v.parse::<usize>().ok());
+        let top = number("top").unwrap_or(1000);
+        let skip = number("skip").unwrap_or(0);
+        let latest_only = request.query("latestOnly") == Some("true");
+        let mut seen = HashSet::new();
+        let listed: Vec<Value> = self
+            .statuses
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, (s, r, c, _))| s == scope && r == repo && c == sha)
+            .filter(|(_, (_, _, _, body))| {
+                !latest_only
+                    || seen.insert((
+                        body["context"]["genre"].as_str().unwrap_or("").to_string(),
+                        body["context"]["name"].as_str().unwrap_or("").to_string(),
+                    ))
+            })
+            .map(|(i, (_, _, _, body))| {
+                let mut status = body.clone();
+                status["id"] = json!(i + 1);
+                status
+            })
+            .skip(skip)
+            .take(top)
+            .collect();
+        Reply::json(200, json!({"count": listed.len(), "value": listed}))
+    }
+}
+
 impl ForgeLogic for AzureDevOpsFake {
     fn handle(&mut self, request: &Recorded, _now: SystemTime, _mono: Instant) -> Reply {
         let path = request.path_only();
@@ -61,7 +97,7 @@ impl ForgeLogic for AzureDevOpsFake {
             }
             None => return Self::error(400, "No api-version was supplied for the POST request."),
         }
-        if request.method != "POST" {
+        if request.method != "POST" && request.method != "GET" {
             return Self::error(405, "Method not allowed");
         }
         let pat_ok = request
@@ -79,6 +115,10 @@ impl ForgeLogic for AzureDevOpsFake {
         }
         if !is_sha(sha) {
             return Self::error(404, "The commit cannot be found.");
+        }
+        let scope = scope.trim_start_matches('/');
+        if request.method == "GET" {
+            return self.list(request, scope, repo, sha);
         }
         let bad = |m: &str| Self::error(400, m);
         let body = match object_body(request, bad) {
@@ -121,7 +161,7 @@ impl ForgeLogic for AzureDevOpsFake {
             return r;
         }
         self.statuses.push((
-            scope.trim_start_matches('/').to_string(),
+            scope.to_string(),
             repo.to_string(),
             sha.to_string(),
             Value::Object(body.clone()),

@@ -1,6 +1,6 @@
 //! Fake Bitbucket Cloud: `POST /2.0/repositories/{workspace}/{slug}/commit/{sha}/statuses/build`
-//! with Basic (app password) or Bearer auth, keys of at most 40 characters, a required `url`,
-//! and statuses replaced by key.
+//! and `GET .../statuses/build/{key}` (404 when there is none) with Basic (app password) or
+//! Bearer auth, keys of at most 40 characters, a required `url`, and statuses replaced by key.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::{
-    ForgeLogic, Recorded, Reply, basic_credentials, is_sha, known_fields, object_body, string_field,
+    ForgeLogic, Recorded, Reply, basic_credentials, is_sha, known_fields, object_body,
+    percent_decode, string_field,
 };
 
 /// The fake's state.
@@ -49,9 +50,50 @@ impl BitbucketCloudFake {
     }
 }
 
+impl BitbucketCloudFake {
+    /// `GET .../commit/{sha}/statuses/build/{key}`.
+    fn read(&self, request: &Recorded, repo: String, sha: &str, raw_key: &str) -> Reply {
+        if request.method != "GET" {
+            return Self::error(405, "Method not allowed");
+        }
+        if !self.authorized(request) {
+            return Self::error(401, "Unauthorized");
+        }
+        if !is_sha(sha) {
+            return Self::error(404, "Commit not found");
+        }
+        let Some(key) = percent_decode(raw_key) else {
+            return Self::error(400, "Invalid key");
+        };
+        match self.statuses.get(&(repo, sha.to_string(), key)) {
+            Some(status) => {
+                let mut status = status.clone();
+                status["type"] = json!("build");
+                Reply::json(200, status)
+            }
+            None => Self::error(404, "No such build status"),
+        }
+    }
+}
+
 impl ForgeLogic for BitbucketCloudFake {
     fn handle(&mut self, request: &Recorded, _now: SystemTime, _mono: Instant) -> Reply {
         let parts: Vec<&str> = request.path_only().split('/').collect();
+        if let [
+            "",
+            "2.0",
+            "repositories",
+            workspace,
+            slug,
+            "commit",
+            sha,
+            "statuses",
+            "build",
+            key,
+        ] = parts.as_slice()
+        {
+            return self.read(request, format!("{workspace}/{slug}"), sha, key);
+        }
         let [
             "",
             "2.0",

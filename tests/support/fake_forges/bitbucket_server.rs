@@ -1,7 +1,8 @@
 //! Fake Bitbucket Server / Data Center:
 //! `POST {ctx}/rest/api/latest/projects/{key}/repos/{slug}/commits/{sha}/builds`, requiring
 //! `X-Atlassian-Token: no-check`, Bearer or Basic auth, a key, a valid state and a `url` of at
-//! most 450 characters; answers 204.
+//! most 450 characters, answering 204; and `GET` on the same path with `?key=` (required),
+//! answering the build status or 404.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -9,7 +10,8 @@ use std::time::{Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::{
-    ForgeLogic, Recorded, Reply, basic_credentials, is_sha, known_fields, object_body, string_field,
+    ForgeLogic, Recorded, Reply, basic_credentials, is_sha, known_fields, object_body,
+    percent_decode, string_field,
 };
 
 /// The fake's state.
@@ -63,10 +65,11 @@ impl ForgeLogic for BitbucketServerFake {
         else {
             return Self::errors(404, "Not found");
         };
-        if request.method != "POST" {
+        if request.method != "POST" && request.method != "GET" {
             return Self::errors(405, "Method not allowed");
         }
-        if request.header("x-atlassian-token") != Some("no-check") {
+        // The XSRF check guards changes only.
+        if request.method == "POST" && request.header("x-atlassian-token") != Some("no-check") {
             return Reply {
                 raw: Some(("text/plain".into(), "XSRF check failed".into())),
                 ..Reply::empty(403)
@@ -88,6 +91,22 @@ impl ForgeLogic for BitbucketServerFake {
         }
         if !is_sha(sha) {
             return Self::errors(404, "Commit not found");
+        }
+        if request.method == "GET" {
+            let Some(key) = request.query("key").and_then(percent_decode) else {
+                return Self::errors(400, "A build status key is required.");
+            };
+            return match self.builds.get(&(
+                format!("{project}/{slug}"),
+                sha.to_string(),
+                key.clone(),
+            )) {
+                Some(build) => Reply::json(200, build.clone()),
+                None => Self::errors(
+                    404,
+                    &format!("No build status with key '{key}' exists on commit {sha}."),
+                ),
+            };
         }
         let bad = |m: &str| Self::errors(400, m);
         let body = match object_body(request, bad) {

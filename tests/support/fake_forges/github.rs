@@ -1,6 +1,8 @@
-//! Fake GitHub (and GitHub Enterprise Server under `/api/v3`): commit statuses, the GitHub App
-//! token exchange (JWTs verified with the app's public key), installation look-up, the
-//! 1000-statuses-per-context cap, a secondary rate limit and `x-ratelimit-*` headers.
+//! Fake GitHub (and GitHub Enterprise Server under `/api/v3`): commit statuses (created, listed
+//! newest first, and the combined view of the latest status per context, both paged), the
+//! GitHub App token exchange (JWTs verified with the app's public key), installation look-up,
+//! the 1000-statuses-per-context cap, a secondary rate limit on posts and `x-ratelimit-*`
+//! headers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -279,12 +281,110 @@ impl GitHubFake {
         status["id"] = json!(id);
         status["state"] = json!(state);
         status["context"] = json!(context);
+        if status.get("description").is_none() {
+            status["description"] = Value::Null;
+        }
         stored.push(status.clone());
         self.accepted_at.push(mono);
         if let Some((_, remaining, _)) = &mut self.budget {
             *remaining = remaining.saturating_sub(1);
         }
         self.rate_headers(Reply::json(201, status))
+    }
+
+    /// Checks a read's credential and commit; the sha on success.
+    fn authorize_read(&self, request: &Recorded, sha: &str, now: SystemTime) -> Result<(), Reply> {
+        match Self::bearer(request) {
+            None => return Err(Self::unauthorized("Requires authentication")),
+            Some(t) if !self.token_valid(t, now) => {
+                return Err(Self::unauthorized("Bad credentials"));
+            }
+            Some(_) => {}
+        }
+        if !is_sha(sha) {
+            return Err(Reply::message(
+                404,
+                &format!("No commit found for SHA: {sha}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `per_page` (default 30, at most 100, as GitHub caps it) and `page` (from 1).
+    fn paging(request: &Recorded) -> (usize, usize) {
+        let number = |name: &str| request.query(name).and_then(|v| v.parse::<usize>().ok());
+        let per_page = number("per_page").unwrap_or(30).clamp(1, 100);
+        let page = number("page").unwrap_or(1).max(1);
+        (per_page, page)
+    }
+
+    fn page_of(items: Vec<Value>, per_page: usize, page: usize) -> Vec<Value> {
+        items
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect()
+    }
+
+    fn spend_read(&mut self) {
+        if let Some((_, remaining, _)) = &mut self.budget {
+            *remaining = remaining.saturating_sub(1);
+        }
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{sha}/status`: the latest status of each context,
+    /// oldest first.
+    fn combined(&mut self, request: &Recorded, repo: &str, sha: &str, now: SystemTime) -> Reply {
+        if let Err(r) = self.authorize_read(request, sha, now) {
+            return r;
+        }
+        let mut latest: Vec<Value> = self
+            .statuses
+            .iter()
+            .filter(|((r, s, _), list)| r == repo && s == sha && !list.is_empty())
+            .filter_map(|(_, list)| list.last().cloned())
+            .collect();
+        latest.sort_by_key(|s| s["id"].as_u64());
+        let total = latest.len();
+        let states: Vec<&str> = latest.iter().filter_map(|s| s["state"].as_str()).collect();
+        let state = if states.iter().any(|s| *s == "error" || *s == "failure") {
+            "failure"
+        } else if states.is_empty() || states.contains(&"pending") {
+            "pending"
+        } else {
+            "success"
+        };
+        let (per_page, page) = Self::paging(request);
+        self.spend_read();
+        self.rate_headers(Reply::json(
+            200,
+            json!({
+                "state": state,
+                "sha": sha,
+                "total_count": total,
+                "statuses": Self::page_of(latest, per_page, page),
+            }),
+        ))
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{sha}/statuses`: every status, newest first.
+    fn listed(&mut self, request: &Recorded, repo: &str, sha: &str, now: SystemTime) -> Reply {
+        if let Err(r) = self.authorize_read(request, sha, now) {
+            return r;
+        }
+        let mut all: Vec<Value> = self
+            .statuses
+            .iter()
+            .filter(|((r, s, _), _)| r == repo && s == sha)
+            .flat_map(|(_, list)| list.iter().cloned())
+            .collect();
+        all.sort_by_key(|s| std::cmp::Reverse(s["id"].as_u64()));
+        let (per_page, page) = Self::paging(request);
+        self.spend_read();
+        self.rate_headers(Reply::json(
+            200,
+            Value::Array(Self::page_of(all, per_page, page)),
+        ))
     }
 
     fn access_token(&mut self, request: &Recorded, installation: &str, now: SystemTime) -> Reply {
@@ -346,6 +446,14 @@ impl ForgeLogic for GitHubFake {
             ("POST", ["", "app", "installations", id, "access_tokens"]) => {
                 let id = id.to_string();
                 self.access_token(request, &id, now)
+            }
+            ("GET", ["", "repos", owner, repo, "commits", sha, "status"]) => {
+                let (repo, sha) = (format!("{owner}/{repo}"), sha.to_string());
+                self.combined(request, &repo, &sha, now)
+            }
+            ("GET", ["", "repos", owner, repo, "commits", sha, "statuses"]) => {
+                let (repo, sha) = (format!("{owner}/{repo}"), sha.to_string());
+                self.listed(request, &repo, &sha, now)
             }
             ("GET", ["", "repos", owner, _, "installation"])
             | ("GET", ["", "orgs", owner, "installation"])

@@ -1,6 +1,8 @@
-//! Fake GitLab: `POST /api/v4/projects/{id}/statuses/{sha}` with the project as a numeric id
-//! or a URL-encoded full path, `PRIVATE-TOKEN` or Bearer auth, 255-character limits, and the
-//! state machine that refuses re-posting an in-progress state.
+//! Fake GitLab: `POST /api/v4/projects/{id}/statuses/{sha}` and
+//! `GET /api/v4/projects/{id}/repository/commits/{sha}/statuses` (filtered by `name`, latest per
+//! name unless `all`, ascending ids, paged) with the project as a numeric id or a URL-encoded
+//! full path, `PRIVATE-TOKEN` or Bearer auth, 255-character limits, and the state machine that
+//! refuses re-posting an in-progress state.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime};
@@ -19,6 +21,8 @@ pub struct GitLabFake {
     pub projects: HashMap<String, u64>,
     /// Current state per (project id, sha, name).
     pub current: HashMap<(u64, String, String), String>,
+    /// Every status created, oldest first: `{id, project, sha, name, status, description, ...}`.
+    pub statuses: Vec<Value>,
     /// `RateLimit-*` headers: (limit, remaining, reset epoch).
     pub budget: Option<(u64, u64, u64)>,
 }
@@ -33,6 +37,7 @@ impl GitLabFake {
                 .map(|(p, id)| (p.to_string(), *id))
                 .collect(),
             current: HashMap::new(),
+            statuses: Vec::new(),
             budget: None,
         }
     }
@@ -51,6 +56,59 @@ impl GitLabFake {
     }
 }
 
+impl GitLabFake {
+    fn authorized(&self, request: &Recorded) -> bool {
+        let token = request.header("private-token").or_else(|| {
+            request
+                .header("authorization")
+                .and_then(|h| h.strip_prefix("Bearer "))
+        });
+        token.is_some_and(|t| self.tokens.contains(t))
+    }
+
+    fn with_budget(&self, reply: Reply) -> Reply {
+        match self.budget {
+            Some((limit, remaining, reset)) => reply
+                .header("RateLimit-Limit", limit)
+                .header("RateLimit-Remaining", remaining)
+                .header("RateLimit-Reset", reset),
+            None => reply,
+        }
+    }
+
+    /// `GET .../repository/commits/{sha}/statuses`.
+    fn list(&self, request: &Recorded, project: u64, sha: &str) -> Reply {
+        let query = |name: &str| request.query(name).and_then(percent_decode);
+        let name = query("name");
+        let all = query("all").is_some_and(|v| v == "true");
+        let number = |name: &str| query(name).and_then(|v| v.parse::<usize>().ok());
+        let per_page = number("per_page").unwrap_or(20).clamp(1, 100);
+        let page = number("page").unwrap_or(1).max(1);
+        let mut matching: Vec<&Value> = self
+            .statuses
+            .iter()
+            .filter(|s| s["project"] == json!(project) && s["sha"] == json!(sha))
+            .filter(|s| name.as_ref().is_none_or(|n| s["name"] == json!(n)))
+            .collect();
+        if !all {
+            // The latest status of each name only.
+            let mut latest: HashMap<String, &Value> = HashMap::new();
+            for s in matching {
+                latest.insert(s["name"].as_str().unwrap_or("").to_string(), s);
+            }
+            matching = latest.into_values().collect();
+            matching.sort_by_key(|s| s["id"].as_u64());
+        }
+        let listed: Vec<Value> = matching
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .cloned()
+            .collect();
+        self.with_budget(Reply::json(200, Value::Array(listed)))
+    }
+}
+
 impl ForgeLogic for GitLabFake {
     fn handle(&mut self, request: &Recorded, _now: SystemTime, _mono: Instant) -> Reply {
         let path = request.path_only();
@@ -58,18 +116,16 @@ impl ForgeLogic for GitLabFake {
             return Reply::message(404, "404 Not Found");
         };
         let parts: Vec<&str> = rest.split('/').collect();
-        let [raw_id, "statuses", sha] = parts.as_slice() else {
-            return Reply::message(404, "404 Not Found");
+        let (raw_id, sha, reading) = match parts.as_slice() {
+            [raw_id, "statuses", sha] => (*raw_id, *sha, false),
+            [raw_id, "repository", "commits", sha, "statuses"] => (*raw_id, *sha, true),
+            _ => return Reply::message(404, "404 Not Found"),
         };
-        if request.method != "POST" {
+        let expected = if reading { "GET" } else { "POST" };
+        if request.method != expected {
             return Reply::message(405, "405 Method Not Allowed");
         }
-        let token = request.header("private-token").or_else(|| {
-            request
-                .header("authorization")
-                .and_then(|h| h.strip_prefix("Bearer "))
-        });
-        if !token.is_some_and(|t| self.tokens.contains(t)) {
+        if !self.authorized(request) {
             return Reply::message(401, "401 Unauthorized");
         }
         let Some(project) = self.project_id(raw_id) else {
@@ -77,6 +133,9 @@ impl ForgeLogic for GitLabFake {
         };
         if !is_sha(sha) {
             return Reply::message(404, "404 Commit Not Found");
+        }
+        if reading {
+            return self.list(request, project, sha);
         }
         let body = match object_body(request, Self::bad) {
             Ok(b) => b,
@@ -141,17 +200,17 @@ impl ForgeLogic for GitLabFake {
             }
         }
         self.current.insert(key, state.clone());
-        let reply = Reply::json(
-            201,
-            json!({"id": 1, "sha": sha, "status": state, "name": name}),
-        );
-        match self.budget {
-            Some((limit, remaining, reset)) => reply
-                .header("RateLimit-Limit", limit)
-                .header("RateLimit-Remaining", remaining)
-                .header("RateLimit-Reset", reset),
-            None => reply,
-        }
+        let status = json!({
+            "id": self.statuses.len() + 1,
+            "project": project,
+            "sha": sha,
+            "status": state,
+            "name": name,
+            "description": body.get("description").cloned().unwrap_or(Value::Null),
+            "target_url": body.get("target_url").cloned().unwrap_or(Value::Null),
+        });
+        self.statuses.push(status.clone());
+        self.with_budget(Reply::json(201, status))
     }
 }
 
