@@ -144,6 +144,27 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The exporter's counters that are saved with the ledger so that they continue across restarts
+/// and CronJob runs, with their label names in the order their values are saved.
+const PERSISTED_COUNTERS: [(&str, &[&str]); 3] = [
+    ("flux_status_polls_total", &["outcome"]),
+    (
+        "flux_status_commit_status_deliveries_total",
+        &["forge", "state", "outcome"],
+    ),
+    (
+        "flux_status_kube_requests_total",
+        &["resource", "verb", "code"],
+    ),
+];
+
+fn persisted_labels(name: &str) -> &'static [&'static str] {
+    PERSISTED_COUNTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[], |(_, labels)| labels)
+}
+
 /// At most this many `reason` series of `flux_status_failures_total` per object; rarer
 /// reasons are summed under `reason="Other"` so an object never has more than 10 series.
 pub const MAX_FAILURE_REASONS_PER_OBJECT: usize = 3;
@@ -207,7 +228,10 @@ impl Metrics {
         let hist = |name: &str, buckets: &[f64]| {
             HistogramOpts::new(name, help(name)).buckets(buckets.to_vec())
         };
-        let polls = IntCounterVec::new(opts("flux_status_polls_total"), &["outcome"])?;
+        let polls = IntCounterVec::new(
+            opts("flux_status_polls_total"),
+            persisted_labels("flux_status_polls_total"),
+        )?;
         let poll_duration = Histogram::with_opts(hist(
             "flux_status_poll_duration_seconds",
             &[
@@ -218,7 +242,7 @@ impl Metrics {
             Gauge::with_opts(opts("flux_status_last_successful_poll_timestamp_seconds"))?;
         let kube_requests = IntCounterVec::new(
             opts("flux_status_kube_requests_total"),
-            &["resource", "verb", "code"],
+            persisted_labels("flux_status_kube_requests_total"),
         )?;
         let kube_duration = HistogramVec::new(
             hist(
@@ -231,7 +255,7 @@ impl Metrics {
         )?;
         let deliveries = IntCounterVec::new(
             opts("flux_status_commit_status_deliveries_total"),
-            &["forge", "state", "outcome"],
+            persisted_labels("flux_status_commit_status_deliveries_total"),
         )?;
         let delivery_duration = HistogramVec::new(
             hist(
@@ -436,25 +460,28 @@ impl Metrics {
         out
     }
 
-    /// The value of a counter with the given labels (for persisting across CronJob runs).
+    /// Every persisted counter as (name, label values in declaration order, value), for
+    /// saving with the ledger; [`Metrics::restore_counter`] takes them back.
     pub fn counter_values(&self) -> Vec<(String, Vec<String>, u64)> {
         let mut values = Vec::new();
         for family in self.registry.gather() {
             let name = family.name();
-            if !matches!(
-                name,
-                "flux_status_polls_total"
-                    | "flux_status_commit_status_deliveries_total"
-                    | "flux_status_kube_requests_total"
-            ) {
+            let names = persisted_labels(name);
+            if names.is_empty() {
                 continue;
             }
             for metric in family.get_metric() {
-                let labels = metric
-                    .get_label()
+                // The registry keeps label pairs sorted by name; restoring needs the values in
+                // the order the labels were declared.
+                let labels = names
                     .iter()
-                    .filter(|l| l.name() != "cluster")
-                    .map(|l| l.value().to_string())
+                    .map(|wanted| {
+                        metric
+                            .get_label()
+                            .iter()
+                            .find(|l| l.name() == *wanted)
+                            .map_or_else(String::new, |l| l.value().to_string())
+                    })
                     .collect();
                 values.push((
                     name.to_string(),
@@ -464,6 +491,15 @@ impl Metrics {
             }
         }
         values
+    }
+
+    /// The assessment the per-object series are rendered from (the last successful poll's).
+    pub fn assessment(&self) -> Arc<Assessment> {
+        let view = match self.objects.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(&view.assessment)
     }
 }
 
