@@ -106,6 +106,7 @@ impl LedgerStore {
             LedgerStore::Memory => Ok(Loaded {
                 ledger: Ledger::new(),
                 discarded: None,
+                bytes: None,
             }),
             LedgerStore::File(store) => store.load(),
             LedgerStore::ConfigMap(store) => store.load().await,
@@ -327,6 +328,7 @@ impl Exporter {
             tracing::warn!("{why}");
         }
         self.ledger = loaded.ledger;
+        self.ledger_bytes = loaded.bytes;
         for (name, labels, value) in self.ledger.counters() {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             self.metrics.restore_counter(name, &labels, *value);

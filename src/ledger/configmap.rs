@@ -150,13 +150,15 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: None,
+                    bytes: None,
                 })
             }
-            Some((head, Ok(ledger))) => {
+            Some((head, Ok((ledger, bytes)))) => {
                 self.set_head(head);
                 Ok(Loaded {
                     ledger,
                     discarded: None,
+                    bytes: Some(bytes),
                 })
             }
             Some((head, Err(problem))) => {
@@ -164,13 +166,17 @@ impl ConfigMapStore {
                 Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: Some(format!("{problem}; starting fresh")),
+                    bytes: None,
                 })
             }
         }
     }
 
-    /// The head and the ledger it points at, or why that ledger is unusable.
-    async fn read_current(&self) -> Result<Option<(Head, Result<Ledger, String>)>, LedgerError> {
+    /// The head and the ledger it points at with its stored (compressed) size, or why that
+    /// ledger is unusable.
+    async fn read_current(
+        &self,
+    ) -> Result<Option<(Head, Result<(Ledger, usize), String>)>, LedgerError> {
         let Some(cm) = self
             .api
             .get_opt(&self.name)
@@ -240,7 +246,8 @@ impl ConfigMapStore {
         }
         let ledger = gunzip(&payload)
             .map_err(|e| format!("ledger {}: {e}", self.source_name()))
-            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()));
+            .and_then(|json| decode(&json, &self.source_name()).map_err(|e| e.to_string()))
+            .map(|ledger| (ledger, payload.len()));
         Ok(Some((head, ledger)))
     }
 
@@ -363,7 +370,7 @@ impl ConfigMapStore {
                             generation,
                         }),
                         Some((theirs, contents)) => {
-                            if let Ok(other) = contents {
+                            if let Ok((other, _)) = contents {
                                 ledger.merge(other);
                             }
                             let generation = theirs.generation.max(generation);

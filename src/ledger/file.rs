@@ -42,6 +42,7 @@ impl FileStore {
                 return Ok(Loaded {
                     ledger: Ledger::new(),
                     discarded: None,
+                    bytes: None,
                 });
             }
             Err(e) => return Err(self.io("cannot read", e)),
@@ -50,6 +51,7 @@ impl FileStore {
             Ok(ledger) => Ok(Loaded {
                 ledger,
                 discarded: None,
+                bytes: Some(bytes.len()),
             }),
             Err(problem) => {
                 let aside = self
@@ -63,6 +65,7 @@ impl FileStore {
                         "{problem}; moved to {} and starting fresh",
                         aside.display()
                     )),
+                    bytes: None,
                 })
             }
         }

@@ -65,6 +65,8 @@ pub struct Loaded {
     pub ledger: Ledger,
     /// Set when the stored ledger was unreadable and a fresh one was started.
     pub discarded: Option<String>,
+    /// Size of the stored ledger that was read, in bytes; `None` when nothing was read.
+    pub bytes: Option<usize>,
 }
 
 /// Problems reading or writing a ledger.
