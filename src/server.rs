@@ -190,7 +190,16 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of file descriptors, say: retrying at once would spin a core
+                            // and flood the log; give the process a moment to free some.
+                            tracing::warn!("cannot accept a connection: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     let state = Arc::clone(&self.state);
                     let service = service_fn(move |request: Request<Incoming>| {
                         let state = Arc::clone(&state);
