@@ -232,6 +232,9 @@ impl Pushgateway {
         let log = dir.path().join("pushgateway.log");
         let child = Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address={address}"))
+            // Debian's build persists to /var/lib/prometheus by default: keep memory only, so
+            // nothing outlives the test and nothing from elsewhere shows up in it.
+            .arg("--persistence.file=")
             .arg("--log.level=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
