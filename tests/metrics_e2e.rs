@@ -113,7 +113,8 @@ fn a_scrape_of_the_running_exporter_passes_promtool_check_metrics() {
     let scrape = exporter.wait_until("a delivery and a rate limit in /metrics", |e| {
         let text = e.scrape();
         (text.contains("flux_status_forge_rate_limit_remaining{")
-            && text.contains("flux_status_commit_status_delivery_duration_seconds_count{"))
+            && text.contains("flux_status_commit_status_delivery_duration_seconds_count{")
+            && text.contains("flux_status_resource_info{"))
         .then_some(text)
     });
     let (passed, printed) = promtool_check_metrics(&scrape);
@@ -141,8 +142,15 @@ fn prometheus_sees_every_family_follow_drift_failures_recovery_suspension_retrie
         )
     };
 
-    // 1. The first polls: four healthy objects on GitHub are posted as success.
+    // 1. The first polls: four healthy objects on GitHub are posted as success. (A scrape
+    // during the first poll may see its deliveries before its objects: wait for both.)
     prometheus.wait_for_value(&deliveries("success", "delivered"), "4");
+    prometheus.wait_for_value(
+        &format!(
+            "flux_status_resources{{{exporter_job},kind=\"Kustomization\",state=\"success\"}}"
+        ),
+        "6",
+    );
     assert_eq!(
         by(
             &prometheus.vector(&covered.expr(

@@ -60,7 +60,10 @@ fn scrape_target() -> ScrapeTarget {
         let text = e.scrape();
         (text.contains("outcome=\"permanent_error\"")
             && text.contains("outcome=\"delivered\"")
-            && text.contains("flux_status_forge_rate_limit_remaining{"))
+            && text.contains("flux_status_forge_rate_limit_remaining{")
+            // The poll's objects too, not only its deliveries.
+            && text.contains("flux_status_resource_ready{")
+            && text.contains("flux_status_failures_total{"))
         .then_some(())
     });
     ScrapeTarget {
