@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::assess::{Assessment, Readiness, ResourceAssessment, ResourceState};
@@ -144,6 +144,35 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The exporter's counters that are saved with the ledger so that they continue across restarts
+/// and CronJob runs, with their label names in the order their values are saved.
+const PERSISTED_COUNTERS: [(&str, &[&str]); 3] = [
+    ("flux_status_polls_total", &["outcome"]),
+    (
+        "flux_status_commit_status_deliveries_total",
+        &["forge", "state", "outcome"],
+    ),
+    (
+        "flux_status_kube_requests_total",
+        &["resource", "verb", "code"],
+    ),
+];
+
+fn persisted_labels(name: &str) -> &'static [&'static str] {
+    PERSISTED_COUNTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[], |(_, labels)| labels)
+}
+
+/// Room for the registry's families in a rendered text (about 10 KB with a few forges and
+/// Kubernetes resources).
+const REGISTRY_TEXT_ESTIMATE: usize = 16 * 1024;
+
+/// Room for one object's series in a rendered text (about 1 KB with short names and
+/// revisions; longer ones cost one more growth of the buffer).
+const OBJECT_TEXT_ESTIMATE: usize = 1100;
+
 /// At most this many `reason` series of `flux_status_failures_total` per object; rarer
 /// reasons are summed under `reason="Other"` so an object never has more than 10 series.
 pub const MAX_FAILURE_REASONS_PER_OBJECT: usize = 3;
@@ -186,28 +215,6 @@ pub struct Metrics {
     ledger_bytes: IntGauge,
     unmatched: IntGauge,
     undecodable: IntGaugeVec,
-}
-
-/// The counters saved with the ledger so that a CronJob's counters continue from run to run,
-/// with their label names in the order their values are given to `restore_counter`.
-const PERSISTED_COUNTERS: [(&str, &[&str]); 3] = [
-    ("flux_status_polls_total", &["outcome"]),
-    (
-        "flux_status_commit_status_deliveries_total",
-        &["forge", "state", "outcome"],
-    ),
-    (
-        "flux_status_kube_requests_total",
-        &["resource", "verb", "code"],
-    ),
-];
-
-/// The label names of a persisted counter; empty for any other metric.
-fn persisted_labels(name: &str) -> &'static [&'static str] {
-    PERSISTED_COUNTERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(&[], |(_, labels)| labels)
 }
 
 fn help(name: &str) -> &'static str {
@@ -441,21 +448,22 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format at time `now`.
     pub fn render(&self, now: Timestamp) -> String {
-        let mut out = String::with_capacity(64 * 1024);
-        let encoder = TextEncoder::new();
-        let mut bytes = Vec::new();
-        if encoder.encode(&self.registry.gather(), &mut bytes).is_ok() {
-            out.push_str(&String::from_utf8_lossy(&bytes));
-        }
         let view = match self.objects.read() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        // Sized up front: growing a 20 MB text by doubling would copy it several times and
+        // briefly hold it twice.
+        let mut out = String::with_capacity(
+            REGISTRY_TEXT_ESTIMATE + view.assessment.resources.len() * OBJECT_TEXT_ESTIMATE,
+        );
+        let _ = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out);
         render_objects(&mut out, &self.cluster, &view, now);
         out
     }
 
-    /// The value of a counter with the given labels (for persisting across CronJob runs).
+    /// Every persisted counter as (name, label values in declaration order, value), for
+    /// saving with the ledger; [`Metrics::restore_counter`] takes them back.
     pub fn counter_values(&self) -> Vec<(String, Vec<String>, u64)> {
         let mut values = Vec::new();
         for family in self.registry.gather() {
@@ -486,6 +494,15 @@ impl Metrics {
             }
         }
         values
+    }
+
+    /// The assessment the per-object series are rendered from (the last successful poll's).
+    pub fn assessment(&self) -> Arc<Assessment> {
+        let view = match self.objects.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(&view.assessment)
     }
 }
 
@@ -565,13 +582,14 @@ fn seconds_since(since: Option<Timestamp>, now: Timestamp) -> i64 {
     since.map_or(0, |t| (now.as_second() - t.as_second()).max(0))
 }
 
-/// Writes `name{<object labels><extra>} value`.
+/// Writes `name{<object labels><extra>} value`; `extra` writes more labels, each starting
+/// with a comma.
 fn object_line(
     out: &mut String,
     cluster: &str,
     r: &ResourceAssessment,
     name: &str,
-    extra: &str,
+    extra: impl FnOnce(&mut String),
     value: impl std::fmt::Display,
 ) {
     out.push_str(name);
@@ -583,36 +601,50 @@ fn object_line(
         &r.resource.namespace,
         &r.resource.name,
     );
-    out.push_str(extra);
+    extra(out);
     let _ = writeln!(out, "}} {value}");
 }
 
-fn info_labels(r: &ResourceAssessment) -> String {
-    let mut extra = String::new();
-    let (source_kind, source_name) = r.source.as_ref().map_or(("", String::new()), |(k, ns, n)| {
-        (k.as_str(), format!("{ns}/{n}"))
-    });
-    let repository = r
-        .repository
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    for (label, value) in [
-        ("source_kind", source_kind),
-        ("source_name", source_name.as_str()),
-        ("repository", repository.as_str()),
-        ("revision", r.applied_revision.as_deref().unwrap_or("")),
-        (
-            "attempted_revision",
-            r.attempted_revision.as_deref().unwrap_or(""),
-        ),
-        ("reason", r.reason.as_str()),
-    ] {
-        let _ = write!(extra, ",{label}=\"");
-        escape_into(&mut extra, value);
-        extra.push('"');
+/// No labels beyond the object's.
+fn no_labels(_: &mut String) {}
+
+/// Writes `,label="value"` with the value escaped.
+fn label(out: &mut String, label: &str, value: &str) {
+    out.push(',');
+    out.push_str(label);
+    out.push_str("=\"");
+    escape_into(out, value);
+    out.push('"');
+}
+
+/// Writes the labels of `flux_status_resource_info`; `scratch` is reused for formatting.
+fn info_labels(out: &mut String, r: &ResourceAssessment, scratch: &mut String) {
+    match &r.source {
+        Some((kind, namespace, name)) => {
+            label(out, "source_kind", kind.as_str());
+            scratch.clear();
+            scratch.push_str(namespace);
+            scratch.push('/');
+            scratch.push_str(name);
+            label(out, "source_name", scratch);
+        }
+        None => {
+            label(out, "source_kind", "");
+            label(out, "source_name", "");
+        }
     }
-    extra
+    scratch.clear();
+    if let Some(repository) = &r.repository {
+        let _ = write!(scratch, "{repository}");
+    }
+    label(out, "repository", scratch);
+    label(out, "revision", r.applied_revision.as_deref().unwrap_or(""));
+    label(
+        out,
+        "attempted_revision",
+        r.attempted_revision.as_deref().unwrap_or(""),
+    );
+    label(out, "reason", &r.reason);
 }
 
 fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Timestamp) {
@@ -627,7 +659,14 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             Readiness::False => 0,
             Readiness::Unknown => -1,
         };
-        object_line(out, cluster, r, "flux_status_resource_ready", "", value);
+        object_line(
+            out,
+            cluster,
+            r,
+            "flux_status_resource_ready",
+            no_labels,
+            value,
+        );
     }
     header(out, "flux_status_resource_state");
     for r in resources {
@@ -636,18 +675,19 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             cluster,
             r,
             "flux_status_resource_state",
-            &format!(",state=\"{}\"", r.state.as_str()),
+            |out| label(out, "state", r.state.as_str()),
             1,
         );
     }
     header(out, "flux_status_resource_info");
+    let mut scratch = String::new();
     for r in resources {
         object_line(
             out,
             cluster,
             r,
             "flux_status_resource_info",
-            &info_labels(r),
+            |out| info_labels(out, r, &mut scratch),
             1,
         );
     }
@@ -658,7 +698,7 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             cluster,
             r,
             "flux_status_revision_drift",
-            "",
+            no_labels,
             u8::from(r.drift.is_some()),
         );
     }
@@ -674,7 +714,7 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             cluster,
             r,
             "flux_status_revision_drift_seconds",
-            "",
+            no_labels,
             value,
         );
     }
@@ -684,7 +724,14 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             ResourceState::Success => 0,
             _ => seconds_since(facts(i).left_success_at.or(r.ready_since), now),
         };
-        object_line(out, cluster, r, "flux_status_stale_seconds", "", value);
+        object_line(
+            out,
+            cluster,
+            r,
+            "flux_status_stale_seconds",
+            no_labels,
+            value,
+        );
     }
     header(out, "flux_status_failures_total");
     for (i, r) in resources.iter().enumerate() {
@@ -694,7 +741,7 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
                 cluster,
                 r,
                 "flux_status_failures_total",
-                &format!(",reason=\"{reason}\""),
+                |out| label(out, "reason", reason),
                 count,
             );
         }
@@ -706,7 +753,7 @@ fn render_objects(out: &mut String, cluster: &str, view: &ObjectsView, now: Time
             cluster,
             r,
             "flux_status_suspended",
-            "",
+            no_labels,
             u8::from(r.state == ResourceState::Suspended),
         );
     }

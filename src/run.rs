@@ -447,7 +447,8 @@ impl Exporter {
                     "failure",
                     started.elapsed(),
                     Some(error.clone()),
-                    &Arc::new(Assessment::default()),
+                    // The objects as last read: a failed read says nothing about them.
+                    &self.metrics.assessment(),
                 );
                 return TickReport::failed(TickOutcome::ReadFailed(error));
             }

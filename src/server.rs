@@ -58,9 +58,10 @@ impl Readiness {
                 let age = now.duration_since(t);
                 let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
                 if age > max_age {
+                    // Rounded up: "2s ago, more than the allowed 2s" would read as a bug.
+                    let shown = age.as_secs() + u64::from(age.subsec_nanos() > 0);
                     Err(format!(
-                        "last successful poll was {}s ago, more than the allowed {}s",
-                        age.as_secs(),
+                        "last successful poll was {shown}s ago, more than the allowed {}s",
                         max_age.as_secs()
                     ))
                 } else {
@@ -190,7 +191,16 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of file descriptors, say: retrying at once would spin a core
+                            // and flood the log; give the process a moment to free some.
+                            tracing::warn!("cannot accept a connection: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     let state = Arc::clone(&self.state);
                     let service = service_fn(move |request: Request<Incoming>| {
                         let state = Arc::clone(&state);
@@ -273,6 +283,15 @@ mod tests {
                 "/readyz",
                 at("2026-11-22T12:03:01Z")
             )),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: last successful poll was 181s ago, more than the allowed 180s\n".into()
+            )
+        );
+        let just_over = at("2026-11-22T12:03:00.400Z");
+        s.readiness.set_max_age(Duration::from_millis(180_300));
+        assert_eq!(
+            body(handle(&s, &Method::GET, "/readyz", just_over)),
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: last successful poll was 181s ago, more than the allowed 180s\n".into()

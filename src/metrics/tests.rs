@@ -346,3 +346,38 @@ fn counters_restored_from_a_previous_run_continue() {
         42
     )));
 }
+
+#[test]
+fn counters_with_several_labels_are_restored_under_the_same_labels() {
+    let before = metrics();
+    before.record_delivery(
+        "github",
+        "success",
+        "delivered",
+        Some(Duration::from_millis(5)),
+    );
+    before.record_kube_request(
+        "kustomizations",
+        "list",
+        Some(200),
+        Duration::from_millis(5),
+    );
+    let after = metrics();
+    for (name, labels, value) in before.counter_values() {
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        after.restore_counter(&name, &labels, value);
+    }
+    let text = after.render(at("2026-11-22T12:00:00Z"));
+    assert_eq!(
+        lines_of(&text, "flux_status_commit_status_deliveries_total"),
+        [
+            "flux_status_commit_status_deliveries_total{forge=\"github\",outcome=\"delivered\",state=\"success\",cluster=\"prod\"} 1"
+        ]
+    );
+    assert_eq!(
+        lines_of(&text, "flux_status_kube_requests_total"),
+        [
+            "flux_status_kube_requests_total{code=\"200\",resource=\"kustomizations\",verb=\"list\",cluster=\"prod\"} 1"
+        ]
+    );
+}

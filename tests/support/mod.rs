@@ -3,9 +3,12 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod exporter;
 pub mod fake_forges;
 pub mod fake_kube;
+pub mod flux_objects;
 pub mod grafana;
+pub mod prometheus;
 pub mod promql;
 pub mod rules;
 pub mod synthetic;
