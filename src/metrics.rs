@@ -217,6 +217,9 @@ pub struct Metrics {
     undecodable: IntGaugeVec,
 }
 
+/// The last successful poll's time, saved with the counters (in whole seconds).
+const LAST_SUCCESS: &str = "flux_status_last_successful_poll_timestamp_seconds";
+
 fn help(name: &str) -> &'static str {
     FAMILIES
         .iter()
@@ -393,6 +396,13 @@ impl Metrics {
 
     /// Restores counters persisted by a previous run (CronJob mode), before any are counted.
     pub fn restore_counter(&self, name: &str, labels: &[&str], value: u64) {
+        if name == LAST_SUCCESS {
+            // Kept with the counters so a CronJob's failed run does not report "never".
+            if self.last_success.get() < value as f64 {
+                self.last_success.set(value as f64);
+            }
+            return;
+        }
         let vec = match name {
             "flux_status_polls_total" => &self.polls,
             "flux_status_commit_status_deliveries_total" => &self.deliveries,
@@ -466,6 +476,10 @@ impl Metrics {
     /// saving with the ledger; [`Metrics::restore_counter`] takes them back.
     pub fn counter_values(&self) -> Vec<(String, Vec<String>, u64)> {
         let mut values = Vec::new();
+        let last_success = self.last_success.get();
+        if last_success > 0.0 {
+            values.push((LAST_SUCCESS.to_string(), Vec::new(), last_success as u64));
+        }
         for family in self.registry.gather() {
             let name = family.name();
             let names = persisted_labels(name);

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use crate::assess::{Assessment, assess};
+use crate::assess::{Assessment, CommitState, assess};
 use crate::cli::read_snapshot;
 use crate::cluster::client::{ConnectError, ConnectOptions, Connection, connect};
 use crate::cluster::kube::KubeReader;
@@ -37,6 +37,10 @@ const STOP_MARGIN: Duration = Duration::from_secs(2);
 
 /// Shortest time between two saves of a ConfigMap ledger during one tick.
 pub const CONFIGMAP_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// During a tick's deliveries, the wait before the next ledger checkpoint is at least this
+/// many times the last save's duration, so checkpoints take at most a tenth of the time.
+const CHECKPOINT_COST_FACTOR: u32 = 9;
 
 /// How `run` and `once` were asked to work.
 #[derive(Debug, Clone, Default)]
@@ -204,6 +208,9 @@ pub struct Exporter {
     save_every_tick: bool,
     logged_unattributed: HashSet<ResourceRef>,
     last_deliveries: HashMap<StatusKey, DeliveryOutcome>,
+    /// Statuses (and the state planned for them) whose skip (no forge, or not allowed) was
+    /// already counted.
+    counted_skips: HashSet<(StatusKey, CommitState)>,
     ledger_bytes: Option<usize>,
 }
 
@@ -315,6 +322,7 @@ impl Exporter {
             save_every_tick: false,
             logged_unattributed: HashSet::new(),
             last_deliveries: HashMap::new(),
+            counted_skips: HashSet::new(),
             ledger_bytes: None,
         }
     }
@@ -481,15 +489,29 @@ impl Exporter {
             permanent_errors: 0,
             skipped: 0,
         };
+        let mut still_skipped = HashSet::new();
         for outcome in &outcomes {
             let forge = outcome.forge.as_deref().unwrap_or("none");
             let duration = (outcome.attempts > 0).then_some(outcome.duration);
-            self.metrics.record_delivery(
-                forge,
-                outcome.state.as_str(),
-                outcome.result.as_str(),
-                duration,
+            let skipped = matches!(
+                outcome.result,
+                DeliveryResult::SkippedUnmatched | DeliveryResult::SkippedNotAllowed
             );
+            // An undeliverable status is planned again every poll; count it once, not once per
+            // poll, so the counter says how many statuses were skipped.
+            let skip = (outcome.key.clone(), outcome.state);
+            let first_skip = skipped && !self.counted_skips.contains(&skip);
+            if skipped {
+                still_skipped.insert(skip);
+            }
+            if !skipped || first_skip {
+                self.metrics.record_delivery(
+                    forge,
+                    outcome.state.as_str(),
+                    outcome.result.as_str(),
+                    duration,
+                );
+            }
             match &outcome.result {
                 DeliveryResult::Delivered => report.delivered += 1,
                 DeliveryResult::PermanentError { error } => {
@@ -502,6 +524,7 @@ impl Exporter {
                 }
             }
         }
+        self.counted_skips = still_skipped;
         self.metrics.set_pending_retries(report.retry_later);
         for (forge, remaining) in self.publishers.rate_limit_remaining() {
             self.metrics.set_rate_limit_remaining(&forge, remaining);
@@ -525,6 +548,14 @@ impl Exporter {
             // The counters saved include this poll, counted as the success it is if the save
             // works (if it does not, nothing is saved at all).
             bump_counter(&mut counters, "flux_status_polls_total", &["success"]);
+            counters.retain(|(name, _, _)| {
+                name != "flux_status_last_successful_poll_timestamp_seconds"
+            });
+            counters.push((
+                "flux_status_last_successful_poll_timestamp_seconds".to_string(),
+                Vec::new(),
+                u64::try_from(Timestamp::now().as_second()).unwrap_or(0),
+            ));
             self.ledger.set_counters(counters);
             match self.store.save(&mut self.ledger).await {
                 Ok(bytes) => self.ledger_bytes = Some(bytes),
@@ -591,6 +622,7 @@ impl Exporter {
             self.store.checkpoint_interval()
         };
         let mut saved_at = Instant::now();
+        let mut gap = checkpoints.unwrap_or_default();
         let outcomes = loop {
             tokio::select! {
                 outcomes = &mut publishing => break outcomes,
@@ -598,12 +630,16 @@ impl Exporter {
                     self.record_outcome(&outcome);
                     if let Some(every) = checkpoints
                         && self.ledger.is_dirty()
-                        && saved_at.elapsed() >= every
+                        && saved_at.elapsed() >= gap
                     {
+                        let started = Instant::now();
                         match self.store.save(&mut self.ledger).await {
                             Ok(bytes) => self.ledger_bytes = Some(bytes),
                             Err(e) => tracing::warn!("ledger not saved during the poll (tried again at its end): {e}"),
                         }
+                        // A large ledger saved after every delivery of a storm would cost more
+                        // than the deliveries: keep checkpoints to a fraction of the time.
+                        gap = every.max(started.elapsed() * CHECKPOINT_COST_FACTOR);
                         saved_at = Instant::now();
                     }
                 }
@@ -952,13 +988,18 @@ pub async fn run(options: &RunOptions) -> Result<(), RunError> {
                 .unwrap_or_else(|| connection.default_namespace.clone());
             let identity = crate::leader::identity();
             tracing::info!(lease = %format!("{namespace}/{}", config.leader_election.lease_name), %identity, "campaigning for leadership");
-            let (elector, leadership) = Elector::new(
+            let (mut elector, leadership) = Elector::new(
                 connection.client.clone(),
                 &namespace,
                 &config.leader_election.lease_name,
                 &identity,
                 config.leader_election.lease_duration,
             );
+            // One round before the first tick, so a replica that can lead does so from the
+            // start instead of one schedule period late.
+            if let Err(e) = elector.round().await {
+                tracing::warn!("leader election: {e}");
+            }
             (leadership, Some(tokio::spawn(elector.run(stop_rx.clone()))))
         }
         _ => (Leadership::always(), None),

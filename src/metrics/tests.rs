@@ -381,3 +381,38 @@ fn counters_with_several_labels_are_restored_under_the_same_labels() {
         ]
     );
 }
+
+#[test]
+fn the_last_successful_poll_time_is_saved_and_restored_with_the_counters() {
+    let m = metrics();
+    m.restore_counter(
+        "flux_status_last_successful_poll_timestamp_seconds",
+        &[],
+        1_795_348_800,
+    );
+    assert!(
+        m.render(at("2026-11-22T12:30:00Z")).lines().any(|l| l
+            == "flux_status_last_successful_poll_timestamp_seconds{cluster=\"prod\"} 1795348800")
+    );
+    assert!(m.counter_values().contains(&(
+        "flux_status_last_successful_poll_timestamp_seconds".to_string(),
+        vec![],
+        1_795_348_800
+    )));
+    // An older saved time never replaces a newer poll.
+    m.record_poll(
+        "success",
+        Duration::from_millis(1),
+        Some(at("2026-11-22T13:00:00Z")),
+    );
+    m.restore_counter(
+        "flux_status_last_successful_poll_timestamp_seconds",
+        &[],
+        1_795_348_800,
+    );
+    assert!(m.counter_values().contains(&(
+        "flux_status_last_successful_poll_timestamp_seconds".to_string(),
+        vec![],
+        1_795_352_400
+    )));
+}

@@ -14,6 +14,7 @@ mod dry_run;
 mod leader;
 mod ledger_configmap;
 mod ledger_file;
+mod metrics_counting;
 mod once_cli;
 mod outage;
 mod process;
