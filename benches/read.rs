@@ -15,20 +15,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use support::bench::{GNU_TIME as TIME, measure, median};
 use support::fake_kube::FakeKube;
 use support::synthetic;
-
-const TIME: &str = "/usr/bin/time";
-
-/// One measured run of a child process.
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    wall: f64,
-    cpu: f64,
-    peak_rss_mb: f64,
-}
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -131,44 +121,4 @@ fn main() {
             ours_json.peak_rss_mb,
         );
     }
-}
-
-/// Runs `program` under GNU time with its output discarded; the usage and its standard error.
-fn measure(home: &Path, program: &str, args: &[&str]) -> (Usage, String) {
-    let report = home.join("time.txt");
-    let output = Command::new(TIME)
-        .arg("-o")
-        .arg(&report)
-        .args(["-f", "%e %U %S %M", program])
-        .args(args)
-        .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        .env("FLUX_STATUS_EXPORTER_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{program} failed: {stderr}");
-    let text = std::fs::read_to_string(&report).unwrap();
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap()
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
-    let usage = Usage {
-        wall: fields[0],
-        cpu: fields[1] + fields[2],
-        peak_rss_mb: fields[3] / 1024.0,
-    };
-    (usage, stderr)
-}
-
-/// The run with the median wall time.
-fn median(runs: usize, mut run: impl FnMut() -> Usage) -> Usage {
-    let mut all: Vec<Usage> = (0..runs.max(1)).map(|_| run()).collect();
-    all.sort_by(|a, b| a.wall.total_cmp(&b.wall));
-    all[all.len() / 2]
 }

@@ -27,11 +27,11 @@ fn sha(rng: &mut fastrand::Rng) -> String {
         .collect()
 }
 
-fn namespace(i: usize) -> String {
+pub fn namespace(i: usize) -> String {
     format!("team-{:03}", i % 200)
 }
 
-fn managed_fields(manager: &str) -> Value {
+pub fn managed_fields(manager: &str) -> Value {
     json!([
         {"apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-06-03T11:40:17Z",
          "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}, "f:labels": {".": {}, "f:kustomize.toolkit.fluxcd.io/name": {}, "f:kustomize.toolkit.fluxcd.io/namespace": {}}}, "f:spec": {".": {}, "f:interval": {}, "f:path": {}, "f:prune": {}, "f:sourceRef": {".": {}, "f:kind": {}, "f:name": {}}, "f:timeout": {}}}},

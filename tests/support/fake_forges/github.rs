@@ -44,6 +44,9 @@ pub struct GitHubFake {
     /// Secondary rate limit: at most this many status posts in any 60 s.
     pub per_minute: Option<usize>,
     posts: VecDeque<Instant>,
+    /// Secondary rate limit: at most this many status posts in any hour.
+    pub per_hour: Option<usize>,
+    posts_this_hour: VecDeque<Instant>,
     /// Posts refused by the secondary rate limit.
     pub rate_limited: usize,
     /// When each accepted status post arrived (the fake's clock).
@@ -64,6 +67,8 @@ impl GitHubFake {
             cap: 1000,
             per_minute: None,
             posts: VecDeque::new(),
+            per_hour: None,
+            posts_this_hour: VecDeque::new(),
             rate_limited: 0,
             accepted_at: Vec::new(),
             budget: None,
@@ -86,6 +91,12 @@ impl GitHubFake {
     /// Refuses more than `n` status posts in any minute, as GitHub's secondary limit does.
     pub fn limit_per_minute(mut self, n: usize) -> GitHubFake {
         self.per_minute = Some(n);
+        self
+    }
+
+    /// Refuses more than `n` status posts in any hour, as GitHub's secondary limit does.
+    pub fn limit_per_hour(mut self, n: usize) -> GitHubFake {
+        self.per_hour = Some(n);
         self
     }
 
@@ -262,6 +273,24 @@ impl GitHubFake {
                 .header("retry-after", 60);
             }
             self.posts.push_back(mono);
+        }
+        if let Some(limit) = self.per_hour {
+            while self
+                .posts_this_hour
+                .front()
+                .is_some_and(|t| mono.duration_since(*t) >= Duration::from_secs(3600))
+            {
+                self.posts_this_hour.pop_front();
+            }
+            if self.posts_this_hour.len() >= limit {
+                self.rate_limited += 1;
+                return Reply::message(
+                    403,
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                )
+                .header("retry-after", 60);
+            }
+            self.posts_this_hour.push_back(mono);
         }
         let key = (
             format!("{owner}/{repo}"),
