@@ -528,6 +528,8 @@ fn assess_kustomization(
         }
         observations.extend(current);
     }
+    // Kept for the whole tick (and by the metrics until the next): no spare capacity.
+    observations.shrink_to_fit();
     let drift = match (&commits.source_revision, &status.last_applied_revision) {
         (Some(source), Some(applied)) if source != applied => Some(commits.source_updated),
         (Some(_), None) => Some(commits.source_updated),

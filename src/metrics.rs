@@ -396,6 +396,16 @@ impl Metrics {
 
     /// Restores counters persisted by a previous run (CronJob mode), before any are counted.
     pub fn restore_counter(&self, name: &str, labels: &[&str], value: u64) {
+        self.restore(name, labels, value, false);
+    }
+
+    /// Restores counters persisted by a previous run after this run began counting: the
+    /// saved value is added to what this run counted so far.
+    pub fn add_restored_counter(&self, name: &str, labels: &[&str], value: u64) {
+        self.restore(name, labels, value, true);
+    }
+
+    fn restore(&self, name: &str, labels: &[&str], value: u64, add: bool) {
         if name == LAST_SUCCESS {
             // Kept with the counters so a CronJob's failed run does not report "never".
             if self.last_success.get() < value as f64 {
@@ -410,7 +420,11 @@ impl Metrics {
             _ => return,
         };
         if let Ok(counter) = vec.get_metric_with_label_values(labels) {
-            counter.inc_by(value.saturating_sub(counter.get()));
+            if add {
+                counter.inc_by(value);
+            } else {
+                counter.inc_by(value.saturating_sub(counter.get()));
+            }
         }
     }
 

@@ -162,6 +162,8 @@ pub enum TickOutcome {
     ReadFailed(String),
     /// Updates were delivered but the ledger could not be saved (it is retried next tick).
     SaveFailed(String),
+    /// The ledger to be loaded in this tick could not be read; nothing was planned or posted.
+    LedgerUnreadable(String),
     /// Stopped by a signal before it finished within the shutdown grace period (typically
     /// while still reading a slow API server); what was delivered is recorded.
     Abandoned,
@@ -212,6 +214,10 @@ pub struct Exporter {
     /// already counted.
     counted_skips: HashSet<(StatusKey, CommitState)>,
     ledger_bytes: Option<usize>,
+    /// The ledger is loaded by the first tick, once its snapshot is assessed and dropped.
+    ledger_deferred: bool,
+    /// Why the deferred load failed, for `once` to report as it reports a failed load.
+    ledger_load_error: Option<LedgerError>,
 }
 
 /// The parts of an exporter that depend on the configuration.
@@ -324,6 +330,8 @@ impl Exporter {
             last_deliveries: HashMap::new(),
             counted_skips: HashSet::new(),
             ledger_bytes: None,
+            ledger_deferred: false,
+            ledger_load_error: None,
         }
     }
 
@@ -337,6 +345,38 @@ impl Exporter {
     pub fn saving_every_tick(mut self) -> Exporter {
         self.save_every_tick = true;
         self
+    }
+
+    /// Loads the ledger in the first tick, after the cluster is read and assessed, instead of
+    /// before it: the snapshot and the ledger are then never in memory together, which lowers
+    /// a CronJob run's peak memory by the ledger's size.
+    pub fn loading_ledger_in_first_tick(mut self) -> Exporter {
+        self.ledger_deferred = true;
+        self
+    }
+
+    /// Why the ledger could not be loaded in the first tick, once.
+    pub fn take_ledger_load_error(&mut self) -> Option<LedgerError> {
+        self.ledger_load_error.take()
+    }
+
+    /// Loads the ledger if it was deferred to this tick.
+    async fn load_deferred_ledger(&mut self) -> Result<(), String> {
+        if !self.ledger_deferred {
+            return Ok(());
+        }
+        match self.load_ledger().await {
+            Ok(()) => {
+                self.ledger_deferred = false;
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!("{message}");
+                self.ledger_load_error = Some(e);
+                Err(message)
+            }
+        }
     }
 
     /// The ledger as it stands.
@@ -364,7 +404,12 @@ impl Exporter {
         self.was_leader = self.leadership.is_leader();
         for (name, labels, value) in self.ledger.counters() {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-            self.metrics.restore_counter(name, &labels, *value);
+            if self.ledger_deferred {
+                // This run has counted its reads already.
+                self.metrics.add_restored_counter(name, &labels, *value);
+            } else {
+                self.metrics.restore_counter(name, &labels, *value);
+            }
         }
         tracing::info!(
             backend = self.store.name(),
@@ -437,7 +482,11 @@ impl Exporter {
         let started = Instant::now();
         let now = Timestamp::now();
         let leading = self.leadership.is_leader();
-        if leading && !self.was_leader && !matches!(self.store, LedgerStore::Memory) {
+        if leading
+            && !self.was_leader
+            && !self.ledger_deferred
+            && !matches!(self.store, LedgerStore::Memory)
+        {
             // A new leader continues from what the previous one saved.
             if let Err(e) = self.load_ledger().await {
                 tracing::warn!("cannot reload the ledger on becoming leader: {e}");
@@ -448,6 +497,10 @@ impl Exporter {
         let snapshot = match self.read().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
+                // The counters the failure adds to continue from the saved ones.
+                if self.load_deferred_ledger().await.is_err() {
+                    return TickReport::failed(TickOutcome::LedgerUnreadable(error));
+                }
                 tracing::error!("poll failed, nothing posted: {error}");
                 self.metrics.record_poll("failure", started.elapsed(), None);
                 self.publish_status(
@@ -464,6 +517,9 @@ impl Exporter {
         let undecodable = undecodable_counts(&snapshot.undecodable);
         let assessment = Arc::new(assess(&snapshot, &self.config));
         drop(snapshot);
+        if let Err(error) = self.load_deferred_ledger().await {
+            return TickReport::failed(TickOutcome::LedgerUnreadable(error));
+        }
         self.log_unattributed(&assessment);
 
         if !leading && !matches!(self.store, LedgerStore::Memory) {
@@ -891,8 +947,8 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
         Leadership::always(),
         options.dry_run,
     )
-    .saving_every_tick();
-    exporter.load_ledger().await?;
+    .saving_every_tick()
+    .loading_ledger_in_first_tick();
     let mut reload = false;
     let (report, _stopped) = tick_until_stopped(
         &mut exporter,
@@ -904,6 +960,10 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
     let mut outcome = match report.outcome {
         TickOutcome::ReadFailed(e) => OnceOutcome::ReadFailed(e),
         TickOutcome::SaveFailed(e) => OnceOutcome::SaveFailed(e),
+        TickOutcome::LedgerUnreadable(e) => match exporter.take_ledger_load_error() {
+            Some(error) => return Err(RunError::Ledger(error)),
+            None => OnceOutcome::ReadFailed(e),
+        },
         TickOutcome::Abandoned => match exporter.save_if_dirty().await {
             Ok(()) => OnceOutcome::Stopped,
             Err(e) => OnceOutcome::SaveFailed(e.to_string()),

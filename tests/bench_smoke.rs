@@ -118,7 +118,10 @@ async fn a_change_storm_drains_at_the_paced_rate_without_a_rejection_posting_the
     assert_eq!(report.stale_posts, 0, "{report:?}");
     assert_eq!(report.wrong_final, 0, "{report:?}");
     let planned = report.planned_first_tick;
-    assert!((planned..=planned + 10).contains(&report.posts), "{report:?}");
+    assert!(
+        (planned..=planned + 10).contains(&report.posts),
+        "{report:?}"
+    );
     assert!(report.ticks_to_drain > 60, "{report:?}");
     assert!(
         report.drain_virtual >= Duration::from_secs(2 * 3600),

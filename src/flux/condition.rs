@@ -142,6 +142,9 @@ impl<'de> Deserialize<'de> for Conditions {
                         kept.push(c);
                     }
                 }
+                // A growing Vec holds room for four; most objects keep one condition, and a
+                // snapshot holds tens of thousands of these lists.
+                kept.shrink_to_fit();
                 Ok(Conditions(kept))
             }
         }

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use super::meta::null_as_default;
+use super::meta::{first_only, null_as_default};
 use super::{Conditions, ObjectMeta, SourceReference};
 
 /// A `helm.toolkit.fluxcd.io/v2` HelmRelease (partial).
@@ -55,8 +55,9 @@ pub struct HelmReleaseStatus {
     /// Chart version (or OCI digest) last attempted.
     #[serde(default)]
     pub last_attempted_revision: Option<String>,
-    /// Release history, newest first.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// The newest entry of the release history (helm-controller lists it first and keeps up
+    /// to `maxHistory`, 5 by default); older entries are skipped while decoding.
+    #[serde(default, deserialize_with = "first_only")]
     pub history: Vec<HelmReleaseSnapshot>,
 }
 
@@ -78,4 +79,42 @@ pub struct HelmReleaseSnapshot {
     pub status: String,
     #[serde(default)]
     pub version: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history_of(status: &str) -> Vec<String> {
+        let status: HelmReleaseStatus = serde_json::from_str(status).unwrap();
+        status
+            .history
+            .iter()
+            .map(|s| s.chart_version.clone())
+            .collect()
+    }
+
+    #[test]
+    fn only_the_newest_history_entry_is_kept_and_the_others_are_skipped_unread() {
+        let entry = |v: &str| {
+            format!(r#"{{"chartName":"app","chartVersion":"{v}","status":"deployed","version":3}}"#)
+        };
+        // Older entries are skipped without being decoded, even when they lack fields.
+        let status = format!(
+            r#"{{"history":[{},{},{{"unexpected":true}}]}}"#,
+            entry("1.2.0"),
+            entry("1.1.0")
+        );
+        assert_eq!(history_of(&status), ["1.2.0"]);
+        assert_eq!(history_of(r#"{"history":null}"#), Vec::<String>::new());
+        assert_eq!(history_of(r#"{"history":[]}"#), Vec::<String>::new());
+        assert_eq!(history_of("{}"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_malformed_newest_history_entry_is_an_error() {
+        let result: Result<HelmReleaseStatus, _> =
+            serde_json::from_str(r#"{"history":[{"chartName":"app"}]}"#);
+        assert!(result.is_err());
+    }
 }

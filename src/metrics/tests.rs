@@ -331,6 +331,18 @@ fn every_saved_counter_is_restored_into_the_same_series() {
 }
 
 #[test]
+fn counters_restored_after_this_run_counted_add_the_saved_value() {
+    let m = metrics();
+    m.record_poll("success", Duration::from_millis(1), None);
+    m.add_restored_counter("flux_status_polls_total", &["success"], 41);
+    assert!(
+        m.render(at("2026-11-22T12:00:00Z"))
+            .lines()
+            .any(|l| l == "flux_status_polls_total{outcome=\"success\",cluster=\"prod\"} 42")
+    );
+}
+
+#[test]
 fn counters_restored_from_a_previous_run_continue() {
     let m = metrics();
     m.restore_counter("flux_status_polls_total", &["success"], 41);

@@ -326,6 +326,37 @@ async fn once_exits_1_when_the_ledger_cannot_be_saved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_exits_1_posting_nothing_when_the_ledger_cannot_be_read() {
+    let s = Setup::start().await;
+    // A directory where the ledger file should be: it exists but cannot be read as a file.
+    let unreadable = s.path("ledger.json");
+    std::fs::create_dir(&unreadable).unwrap();
+    let config = s.config(&format!(
+        "ledger: {{backend: file, path: {}}}\n",
+        unreadable.display()
+    ));
+    let snapshot = s.snapshot(&cluster());
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        last_line(&stderr),
+        format!(
+            "error: ledger {}: cannot read: Is a directory (os error 21)",
+            unreadable.display()
+        )
+    );
+    assert_eq!(
+        s.github.requests(),
+        [],
+        "nothing is posted without the ledger"
+    );
+    assert!(
+        unreadable.is_dir(),
+        "the unreadable ledger is left as it was"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_exits_2_on_a_bad_configuration_before_doing_anything() {
     let s = Setup::start().await;
     let config = s.path("bad.yaml");
