@@ -10,6 +10,7 @@
 //! cargo bench --bench fleet -- cold [SIZE]          # start to first tick; binary size
 //! cargo bench --bench fleet -- cronjob [SIZE]       # `once` with the ConfigMap ledger
 //! cargo bench --bench fleet                         # all but endurance
+//! cargo bench --bench fleet -- serve [SIZE] [SECONDS]  # a settled fleet to profile by hand
 //! ```
 //!
 //! `BENCH_RUNS` sets the runs per child-process measurement (default 3, 1 above 20,000
@@ -68,6 +69,10 @@ fn main() {
         ),
         "cold" => cold(or(&[2_000])[0]),
         "cronjob" => cronjob(or(&[2_000])[0]),
+        "serve" => serve(
+            numbers.first().copied().unwrap_or(20_000),
+            numbers.get(1).copied().unwrap_or(600),
+        ),
         "all" => {
             tick(&[2_000, 20_000, 100_000]);
             idle(&[2_000, 20_000]);
@@ -507,4 +512,24 @@ fn cronjob(size: usize) {
         configmap("POST"),
         stored as f64 / 1e3,
     );
+}
+
+// --- Serving a settled fleet for profiling ---------------------------------------------------
+
+/// Serves a settled fleet (ledger file written, every status posted) for `seconds` and prints
+/// the `once` command that runs a tick against it, for heaptrack, massif or perf.
+fn serve(size: usize, seconds: usize) {
+    let rt = runtime();
+    let bench = rt.block_on(Bench::start(size, Limits::NONE));
+    let ledger = format!(
+        "{{backend: file, path: {}}}",
+        bench.path("ledger.json").display()
+    );
+    let (config, _, delivered) = settled(&bench, &ledger);
+    println!(
+        "serving {} objects ({delivered} statuses posted and recorded) for {seconds} s:\n{BINARY} --config {config} once --kubeconfig {}",
+        bench.fleet.len(),
+        bench.kubeconfig.display()
+    );
+    std::thread::sleep(Duration::from_secs(seconds as u64));
 }
