@@ -7,6 +7,7 @@
 //! cargo bench --bench fleet -- idle [SIZES...]      # 100 ticks with nothing changed
 //! cargo bench --bench fleet -- storm [CHANGES]      # 5,000 changes at once at GitHub's pacing
 //! cargo bench --bench fleet -- endurance [SIZE] [TICKS]  # 1,000 ticks of `run`, 1% changing
+//! cargo bench --bench fleet -- endurance-commits [SIZE] [TICKS]  # the same, with new commits
 //! cargo bench --bench fleet -- cold [SIZE]          # start to first tick; binary size
 //! cargo bench --bench fleet -- cronjob [SIZE]       # `once` with the ConfigMap ledger
 //! cargo bench --bench fleet                         # all but endurance
@@ -63,9 +64,10 @@ fn main() {
         "tick" => tick(&or(&[2_000, 20_000, 100_000])),
         "idle" => idle(&or(&[2_000, 20_000])),
         "storm" => storm(or(&[5_000])[0]),
-        "endurance" => endurance(
+        "endurance" | "endurance-commits" => endurance(
             numbers.first().copied().unwrap_or(2_000),
             numbers.get(1).copied().unwrap_or(1_000),
+            scenario == "endurance-commits",
         ),
         "cold" => cold(or(&[2_000])[0]),
         "cronjob" => cronjob(or(&[2_000])[0]),
@@ -310,9 +312,14 @@ fn human(d: Duration) -> String {
 
 // --- Endurance ---------------------------------------------------------------------------
 
-fn endurance(size: usize, ticks: usize) {
+fn endurance(size: usize, ticks: usize, new_commits: bool) {
     println!(
-        "## Endurance: `run` every second for {ticks} ticks, 1% of Kustomizations changing per tick\n"
+        "## Endurance: `run` every second for {ticks} ticks, 1% of Kustomizations changing per tick{}\n",
+        if new_commits {
+            " (changes to progressing start a new commit)"
+        } else {
+            " (state changes on their commits)"
+        }
     );
     let rt = runtime();
     let mut bench = rt.block_on(Bench::start(size, Limits::NONE));
@@ -375,7 +382,7 @@ fn endurance(size: usize, ticks: usize) {
                 bench.posts_since(0).len(),
             );
         }
-        bench::endurance_step(&mut bench, tick, &mut deleted);
+        bench::endurance_step(&mut bench, tick, &mut deleted, new_commits);
     }
     println!(
         "\n{ticks} ticks in {:.0} s; exit: {}\n",

@@ -496,16 +496,16 @@ pub struct EnduranceSample {
     pub series_of_deleted: usize,
 }
 
-/// One endurance step: 1% of the Kustomizations move to their next health (some of them to a
-/// new commit first), and one in 200 objects is deleted while the one deleted a step earlier
-/// comes back. Returns the Kustomizations deleted now.
-pub fn endurance_step(bench: &mut Bench, step: usize, deleted: &mut Vec<usize>) {
+/// One endurance step: 1% of the Kustomizations move to their next health (with
+/// `new_commits`, a move to progressing first advances the source to its next commit), and one
+/// in 200 objects is deleted while the one deleted a step earlier comes back.
+pub fn endurance_step(bench: &mut Bench, step: usize, deleted: &mut Vec<usize>, new_commits: bool) {
     let count = bench.fleet.kustomizations.len();
     let changes = (count / 100).max(1);
     for c in 0..changes {
         let i = (step * changes * 7 + c * 13) % count;
         let next = bench.fleet.kustomizations[i].next();
-        if next == Health::Progressing && !bench.fleet.git_generations.is_empty() {
+        if new_commits && next == Health::Progressing && !bench.fleet.git_generations.is_empty() {
             // A new commit on its source, which it starts to apply.
             let r = i % bench.fleet.git_generations.len();
             if i % 4 != 3 {
@@ -569,7 +569,7 @@ pub async fn endurance_in_process(
                 series_of_deleted,
             });
         }
-        endurance_step(&mut bench, tick, &mut deleted);
+        endurance_step(&mut bench, tick, &mut deleted, true);
         bench.clock.advance(Duration::from_secs(60));
     }
     samples
