@@ -218,7 +218,7 @@ pub struct Metrics {
 }
 
 /// The last successful poll's time, saved with the counters (in whole seconds).
-const LAST_SUCCESS: &str = "flux_status_last_successful_poll_timestamp_seconds";
+pub const LAST_SUCCESS: &str = "flux_status_last_successful_poll_timestamp_seconds";
 
 fn help(name: &str) -> &'static str {
     FAMILIES

@@ -360,7 +360,9 @@ impl Exporter {
         self.ledger_load_error.take()
     }
 
-    /// Loads the ledger if it was deferred to this tick.
+    /// Loads the ledger if it was deferred to this tick. On failure the error is kept for
+    /// [`Exporter::take_ledger_load_error`] (the caller reports it; it is not logged here) and
+    /// its text returned.
     async fn load_deferred_ledger(&mut self) -> Result<(), String> {
         if !self.ledger_deferred {
             return Ok(());
@@ -372,7 +374,6 @@ impl Exporter {
             }
             Err(e) => {
                 let message = e.to_string();
-                tracing::error!("{message}");
                 self.ledger_load_error = Some(e);
                 Err(message)
             }
@@ -497,11 +498,11 @@ impl Exporter {
         let snapshot = match self.read().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
-                // The counters the failure adds to continue from the saved ones.
-                if self.load_deferred_ledger().await.is_err() {
-                    return TickReport::failed(TickOutcome::LedgerUnreadable(error));
-                }
                 tracing::error!("poll failed, nothing posted: {error}");
+                // The counters the failure adds to continue from the saved ones.
+                if let Err(unreadable) = self.load_deferred_ledger().await {
+                    return TickReport::failed(TickOutcome::LedgerUnreadable(unreadable));
+                }
                 self.metrics.record_poll("failure", started.elapsed(), None);
                 self.publish_status(
                     now,
@@ -603,15 +604,9 @@ impl Exporter {
             let mut counters = self.metrics.counter_values();
             // The counters saved include this poll, counted as the success it is if the save
             // works (if it does not, nothing is saved at all).
-            bump_counter(&mut counters, "flux_status_polls_total", &["success"]);
-            counters.retain(|(name, _, _)| {
-                name != "flux_status_last_successful_poll_timestamp_seconds"
-            });
-            counters.push((
-                "flux_status_last_successful_poll_timestamp_seconds".to_string(),
-                Vec::new(),
-                u64::try_from(Timestamp::now().as_second()).unwrap_or(0),
-            ));
+            *saved_value(&mut counters, "flux_status_polls_total", &["success"]) += 1;
+            *saved_value(&mut counters, crate::metrics::LAST_SUCCESS, &[]) =
+                u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
             self.ledger.set_counters(counters);
             match self.store.save(&mut self.ledger).await {
                 Ok(bytes) => self.ledger_bytes = Some(bytes),
@@ -809,18 +804,27 @@ impl Exporter {
     }
 }
 
-fn bump_counter(counters: &mut Vec<(String, Vec<String>, u64)>, name: &str, labels: &[&str]) {
-    match counters
-        .iter_mut()
-        .find(|(n, l, _)| n == name && l.iter().map(String::as_str).eq(labels.iter().copied()))
-    {
-        Some(entry) => entry.2 += 1,
-        None => counters.push((
-            name.to_string(),
-            labels.iter().map(|s| s.to_string()).collect(),
-            1,
-        )),
-    }
+/// The saved value of a counter (0 when it was never saved), to change before saving.
+fn saved_value<'a>(
+    counters: &'a mut Vec<(String, Vec<String>, u64)>,
+    name: &str,
+    labels: &[&str],
+) -> &'a mut u64 {
+    let position = counters
+        .iter()
+        .position(|(n, l, _)| n == name && l.iter().map(String::as_str).eq(labels.iter().copied()));
+    let index = match position {
+        Some(index) => index,
+        None => {
+            counters.push((
+                name.to_string(),
+                labels.iter().map(|s| s.to_string()).collect(),
+                0,
+            ));
+            counters.len() - 1
+        }
+    };
+    &mut counters[index].2
 }
 
 fn undecodable_counts(objects: &[UndecodableObject]) -> Vec<(FluxKind, usize)> {
