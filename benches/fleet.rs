@@ -31,8 +31,8 @@ use flux_status_exporter::config::Config;
 use flux_status_exporter::ledger::FileStore;
 use flux_status_exporter::plan::plan;
 use support::bench::{
-    self, Bench, GNU_TIME, Limits, Usage, logged_field, measure, median, median_of, rss, series,
-    series_naming, sum, thread_cpu,
+    self, Bench, GNU_TIME, Limits, Usage, against_kubectl, kubectl_get_json, logged_field, measure,
+    median, median_of, rss, series, series_naming, sum, thread_cpu,
 };
 use support::exporter::{RunningExporter, command};
 
@@ -102,6 +102,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A single-threaded runtime, for in-process scenarios whose CPU time is read from the thread.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A fleet in the fake cluster with every status already posted and recorded in the ledger
 /// the configuration names (the first `once`, not measured): the steady state every later tick
 /// starts from. Returns the configuration's path.
@@ -149,34 +157,17 @@ fn tick(sizes: &[usize]) {
             usage
         });
         let kubectl = median(runs, || {
-            measure(
+            kubectl_get_json(
                 bench.dir.path(),
-                "kubectl",
-                &[
-                    "--kubeconfig",
-                    &kubeconfig,
-                    "get",
-                    "kustomizations,helmreleases,gitrepositories,ocirepositories,helmcharts",
-                    "-A",
-                    "-o",
-                    "json",
-                ],
+                &kubeconfig,
+                "kustomizations,helmreleases,gitrepositories,ocirepositories,helmcharts",
             )
-            .0
         });
         let (assess_us, plan_us) = assess_and_plan_cpu(&bench, &config, &ledger_path);
         println!(
-            "| {count} | {:.0} | {delivered} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} | {:.3} | {assess_us:.2} | {plan_us:.2} |",
+            "| {count} | {:.0} | {delivered} | {} | {assess_us:.2} | {plan_us:.2} |",
             json_bytes as f64 / 1e6,
-            ours.wall,
-            ours.cpu,
-            ours.peak_rss_mb,
-            kubectl.wall,
-            kubectl.cpu,
-            kubectl.peak_rss_mb,
-            ours.wall / kubectl.wall,
-            ours.cpu / kubectl.cpu,
-            ours.peak_rss_mb / kubectl.peak_rss_mb,
+            against_kubectl(&ours, &kubectl),
         );
     }
     println!();
@@ -224,10 +215,7 @@ fn idle(sizes: &[usize]) {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for &size in sizes {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         let report = rt.block_on(bench::idle(size, 100));
         let sequences: Vec<usize> = report
             .list_sequences
@@ -280,10 +268,7 @@ fn storm(changes: usize) {
             },
         ),
     ] {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         let r = rt.block_on(bench::storm(total, limits));
         println!(
             "| {name} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
@@ -366,12 +351,11 @@ fn endurance(size: usize, ticks: usize, new_commits: bool) {
                     series_naming(&text, &ns, &name)
                 })
                 .sum();
-            let failures = sum(&text, "flux_status_commit_status_deliveries_total")
-                - support::bench::samples(&text, "flux_status_commit_status_deliveries_total")
-                    .iter()
-                    .filter(|(l, _)| l.contains("outcome=\"delivered\""))
-                    .map(|(_, v)| v)
-                    .sum::<f64>();
+            let failures: f64 = bench::samples(&text, "flux_status_commit_status_deliveries_total")
+                .iter()
+                .filter(|(labels, _)| !labels.contains("outcome=\"delivered\""))
+                .map(|(_, v)| v)
+                .sum();
             println!(
                 "| {tick} | {:.1} | {:.1} | {} | {of_deleted} | {} | {:.0} | {} | {failures} |",
                 now as f64 / 1e6,

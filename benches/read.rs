@@ -16,7 +16,7 @@ mod support;
 
 use std::path::Path;
 
-use support::bench::{GNU_TIME as TIME, measure, median};
+use support::bench::{GNU_TIME as TIME, against_kubectl, kubectl_get_json, measure, median};
 use support::fake_kube::FakeKube;
 use support::synthetic;
 
@@ -89,33 +89,16 @@ fn main() {
             usage
         });
         let kubectl = median(runs, || {
-            measure(
+            kubectl_get_json(
                 home.path(),
-                "kubectl",
-                &[
-                    "--kubeconfig",
-                    kubeconfig,
-                    "get",
-                    "kustomizations,helmreleases,gitrepositories",
-                    "-A",
-                    "-o",
-                    "json",
-                ],
+                kubeconfig,
+                "kustomizations,helmreleases,gitrepositories",
             )
-            .0
         });
         println!(
-            "| {count} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2}, {:.2}, {:.0} |",
+            "| {count} | {:.0} | {} | {:.2}, {:.2}, {:.0} |",
             json_bytes as f64 / 1e6,
-            ours.wall,
-            ours.cpu,
-            ours.peak_rss_mb,
-            kubectl.wall,
-            kubectl.cpu,
-            kubectl.peak_rss_mb,
-            ours.wall / kubectl.wall,
-            ours.cpu / kubectl.cpu,
-            ours.peak_rss_mb / kubectl.peak_rss_mb,
+            against_kubectl(&ours, &kubectl),
             ours_json.wall,
             ours_json.cpu,
             ours_json.peak_rss_mb,

@@ -15,7 +15,6 @@ use flux_status_exporter::leader::Leadership;
 use flux_status_exporter::metrics::Metrics;
 use flux_status_exporter::run::{Exporter, RunOptions, TickOutcome, TickReport, build_parts};
 use jiff::Timestamp;
-use serde_json::Value;
 
 use super::fake_forges::github::GitHubFake;
 use super::fake_forges::{FakeServer, Recorded, SkipClock};
@@ -595,11 +594,6 @@ pub fn sum(text: &str, family: &str) -> f64 {
     samples(text, family).iter().map(|(_, v)| v).sum()
 }
 
-/// Reads a JSON file.
-pub fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 // --- Child processes under GNU time ----------------------------------------------------------
 
 /// GNU time, which measures a child's wall time, CPU time and peak RSS.
@@ -647,6 +641,41 @@ pub fn measure(home: &Path, program: &str, args: &[&str]) -> (Usage, String) {
         peak_rss_mb: fields[3] / 1024.0,
     };
     (usage, stderr)
+}
+
+/// `kubectl get RESOURCES -A -o json` against `kubeconfig`, measured as [`measure`] does.
+pub fn kubectl_get_json(home: &Path, kubeconfig: &str, resources: &str) -> Usage {
+    measure(
+        home,
+        "kubectl",
+        &[
+            "--kubeconfig",
+            kubeconfig,
+            "get",
+            resources,
+            "-A",
+            "-o",
+            "json",
+        ],
+    )
+    .0
+}
+
+/// Table cells comparing our run with kubectl's: wall s, CPU s and peak RSS MB of each, then
+/// the three ratios.
+pub fn against_kubectl(ours: &Usage, kubectl: &Usage) -> String {
+    format!(
+        "{:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.3} | {:.3}",
+        ours.wall,
+        ours.cpu,
+        ours.peak_rss_mb,
+        kubectl.wall,
+        kubectl.cpu,
+        kubectl.peak_rss_mb,
+        ours.wall / kubectl.wall,
+        ours.cpu / kubectl.cpu,
+        ours.peak_rss_mb / kubectl.peak_rss_mb,
+    )
 }
 
 /// The run with the median wall time.
