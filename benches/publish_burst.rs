@@ -13,15 +13,15 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::config::Config;
 use flux_status_exporter::flux::revision::CommitSha;
 use flux_status_exporter::flux::{FluxKind, ResourceRef};
 use flux_status_exporter::forge::{
     Clock, CredentialSources, DeliveryPolicy, DeliveryResult, Publishers, TokioClock,
 };
-use flux_status_exporter::ledger::StatusKey;
-use flux_status_exporter::plan::{Delivery, StatusUpdate};
+use flux_status_exporter::model::CommitState;
+use flux_status_exporter::model::StatusKey;
+use flux_status_exporter::model::{Delivery, StatusUpdate};
 use support::fake_forges::FakeServer;
 use support::fake_forges::github::GitHubFake;
 

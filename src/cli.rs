@@ -13,7 +13,8 @@ use crate::cluster::kube::{KubeReader, ReadError};
 use crate::config::{Config, ConfigError, Credentials, SecretRef};
 use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::Ledger;
-use crate::plan::{Plan, plan};
+use crate::model::Plan;
+use crate::plan::plan;
 use crate::report;
 use crate::run::{self, OnceOutcome, RunError, RunOptions};
 

@@ -14,6 +14,7 @@ pub mod forge;
 pub mod leader;
 pub mod ledger;
 pub mod metrics;
+pub mod model;
 pub mod plan;
 pub mod pushgateway;
 pub mod report;

@@ -15,9 +15,9 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::assess::{Assessment, Readiness, ResourceAssessment, ResourceState};
 use crate::flux::FluxKind;
 use crate::ledger::Ledger;
+use crate::model::{Assessment, Readiness, ResourceAssessment, ResourceState};
 
 /// Every metric family the exporter serves: name, type, help. The README's table is checked
 /// against this list.

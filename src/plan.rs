@@ -7,62 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
-
-use crate::assess::{Assessment, CommitState, Observation, ResourceAssessment, reasons, summary};
+use crate::assess::summary;
 use crate::config::{Config, Placeholder, Route};
 use crate::flux::ResourceRef;
 use crate::flux::revision::CommitSha;
-use crate::ledger::{Ledger, StatusKey};
-
-/// Where an update can go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Delivery {
-    /// To the named configured forge.
-    Forge { forge: String },
-    /// Nowhere: no configured forge serves the host.
-    Unmatched,
-    /// Nowhere: the host's forges do not allow this repository.
-    NotAllowed { forge: String },
-}
-
-impl Delivery {
-    /// The configured forge's name, when there is one for the host.
-    pub fn forge_name(&self) -> Option<&str> {
-        match self {
-            Delivery::Forge { forge } | Delivery::NotAllowed { forge } => Some(forge),
-            Delivery::Unmatched => None,
-        }
-    }
-
-    /// Whether the update may be sent.
-    pub fn is_deliverable(&self) -> bool {
-        matches!(self, Delivery::Forge { .. })
-    }
-}
-
-/// One commit status to post.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusUpdate {
-    pub key: StatusKey,
-    pub delivery: Delivery,
-    pub state: CommitState,
-    pub reason: String,
-    pub description: String,
-    pub target_url: Option<String>,
-    pub resource: ResourceRef,
-    /// The state last posted for this key, if any.
-    pub previous: Option<CommitState>,
-}
-
-/// The updates of one tick, in the order they should be delivered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub updates: Vec<StatusUpdate>,
-    /// Observations that matched the ledger and need no post.
-    pub unchanged: usize,
-}
+use crate::ledger::Ledger;
+use crate::model::StatusKey;
+use crate::model::{Assessment, CommitState, Observation, ResourceAssessment, reasons};
+use crate::model::{Delivery, Plan, StatusUpdate};
 
 struct Renderer<'a> {
     config: &'a Config,
@@ -126,7 +78,7 @@ impl Renderer<'_> {
     }
 
     fn delivery(&self, key: &StatusKey) -> Delivery {
-        let location = crate::flux::repo_url::RepoLocation {
+        let location = crate::model::RepoLocation {
             host: key.host.clone(),
             repository: key.repository.clone(),
         };

@@ -7,9 +7,9 @@
 
 use serde::Serialize;
 
-use crate::assess::CommitState;
 use crate::forge::DeliveryOutcome;
-use crate::plan::{Delivery, Plan, StatusUpdate};
+use crate::model::CommitState;
+use crate::model::{Delivery, Plan, StatusUpdate};
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -270,7 +270,7 @@ mod tests {
     use super::*;
     use crate::flux::revision::CommitSha;
     use crate::flux::{FluxKind, ResourceRef};
-    use crate::ledger::StatusKey;
+    use crate::model::StatusKey;
 
     fn update(delivery: Delivery, description: &str) -> StatusUpdate {
         StatusUpdate {

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use crate::assess::{Assessment, CommitState, assess};
+use crate::assess::assess;
 use crate::cli::read_snapshot;
 use crate::cluster::client::{ConnectError, ConnectOptions, Connection, connect};
 use crate::cluster::kube::KubeReader;
@@ -24,9 +24,12 @@ use crate::forge::{
     CredentialSources, DeliveryOutcome, DeliveryResult, ForgeSetupError, Publishers,
 };
 use crate::leader::{Elector, Leadership};
-use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError, Loaded, StatusKey, encode};
+use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError, Loaded, encode};
 use crate::metrics::{Metrics, MetricsError};
-use crate::plan::{Delivery, StatusUpdate, observed_keys, plan};
+use crate::model::StatusKey;
+use crate::model::{Assessment, CommitState};
+use crate::model::{Delivery, StatusUpdate};
+use crate::plan::{observed_keys, plan};
 use crate::schedule::Ticker;
 use crate::server::{Readiness, ServeError, Server, ServerState};
 use crate::status::{LedgerSummary, PollSummary, StatusInputs};

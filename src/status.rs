@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::assess::{Assessment, CommitState, Readiness, ResourceState};
 use crate::forge::DeliveryOutcome;
-use crate::ledger::{Ledger, StatusKey};
+use crate::ledger::Ledger;
+use crate::model::StatusKey;
+use crate::model::{Assessment, CommitState, Readiness, ResourceState};
 
 /// The last poll, as `/status` reports it.
 #[derive(Debug, Clone, Serialize)]

@@ -29,8 +29,8 @@ pub use template::{
 
 use crate::cluster::selector::LabelSelector;
 use crate::flux::FluxKind;
-use crate::flux::repo_url::RepoLocation;
-use crate::forge::ForgeKind;
+use crate::model::ForgeKind;
+use crate::model::RepoLocation;
 
 /// Default status context: unique per object and cluster.
 pub const DEFAULT_CONTEXT: &str = "flux/{cluster}/{kind}/{namespace}/{name}";

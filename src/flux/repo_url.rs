@@ -5,9 +5,7 @@
 //! decides which configured forge (and so which credential) may receive a status, so the host is
 //! taken from the URL authority exactly as git would, never from the path.
 
-use std::fmt;
-
-use crate::forge::ForgeKind;
+use crate::model::{ForgeKind, RepoLocation};
 
 /// How a clone URL reaches the forge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,21 +24,6 @@ pub struct RepoUrl {
     pub transport: Transport,
     /// Decoded, non-empty path segments.
     pub segments: Vec<String>,
-}
-
-/// A repository on a forge host, named as that forge's API names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoLocation {
-    pub host: String,
-    /// `owner/repo`, `group/sub/project`, `org/project/repo` (Azure DevOps) or
-    /// `PROJECT/slug` (Bitbucket Server).
-    pub repository: String,
-}
-
-impl fmt::Display for RepoLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.host, self.repository)
-    }
 }
 
 /// Why a clone URL names no repository on a forge. Messages show the URL without its user

@@ -14,8 +14,8 @@ use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer
 use super::text::{encode_segment, fit_context, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments_min, state_description};
-use crate::assess::CommitState;
-use crate::plan::StatusUpdate;
+use crate::model::CommitState;
+use crate::model::StatusUpdate;
 
 /// The REST API version requested.
 pub const API_VERSION: &str = "7.1";

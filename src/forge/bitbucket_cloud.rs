@@ -14,8 +14,8 @@ use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer
 use super::text::{bitbucket_key, encode_segment, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments};
-use crate::assess::CommitState;
-use crate::plan::StatusUpdate;
+use crate::model::CommitState;
+use crate::model::StatusUpdate;
 
 /// Longest build key Bitbucket accepts.
 pub const KEY_LIMIT: usize = 40;

@@ -14,8 +14,8 @@ use super::read_back::{self, ReadAnswer, ReadBack, UnreadableAnswer};
 use super::text::{bitbucket_key, encode_query_value, encode_segment, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, bitbucket_cloud, repository_segments};
-use crate::assess::CommitState;
-use crate::plan::StatusUpdate;
+use crate::model::CommitState;
+use crate::model::StatusUpdate;
 
 /// Longest name and description the server accepts.
 pub const TEXT_LIMIT: usize = 255;

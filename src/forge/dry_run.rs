@@ -8,7 +8,7 @@ use serde_json::json;
 use super::http::{Failure, ForgeResponse};
 use super::read_back::{ReadAnswer, ReadBack, UnreadableAnswer};
 use super::{Prepared, Publisher, StatusRequest};
-use crate::plan::StatusUpdate;
+use crate::model::StatusUpdate;
 
 /// Logs each request instead of sending it. With a forge's publisher it logs that forge's
 /// exact request; without one, the neutral update.

@@ -12,8 +12,8 @@ use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer
 use super::text::{encode_segment, fit_context, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments, state_description};
-use crate::assess::CommitState;
-use crate::plan::StatusUpdate;
+use crate::model::CommitState;
+use crate::model::StatusUpdate;
 
 /// Longest context and description sent (255 is what Gitea's forms and most databases allow).
 pub const TEXT_LIMIT: usize = 255;

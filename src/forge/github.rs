@@ -20,9 +20,9 @@ use super::http::{Failure, ForgeResponse, error_chain, reduce, sensitive};
 use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
 use super::text::{fit_context, truncate_chars};
 use super::{Prepared, Publisher, StatusRequest, repository_segments, state_description};
-use crate::assess::CommitState;
 use crate::config::{Credentials, ForgeConfig};
-use crate::plan::StatusUpdate;
+use crate::model::CommitState;
+use crate::model::StatusUpdate;
 
 /// Longest description GitHub accepts.
 pub const DESCRIPTION_LIMIT: usize = 140;

@@ -16,8 +16,8 @@ use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer
 use super::text::{encode_query_value, encode_segment, fit_context, truncate_chars};
 use super::token_auth::TokenTransport;
 use super::{Prepared, Publisher, StatusRequest, repository_segments_min};
-use crate::assess::{CommitState, reasons};
-use crate::plan::StatusUpdate;
+use crate::model::StatusUpdate;
+use crate::model::{CommitState, reasons};
 
 /// Longest name, description, ref and target URL GitLab accepts.
 pub const TEXT_LIMIT: usize = 255;

@@ -17,7 +17,6 @@ pub mod github;
 mod github_app;
 pub mod gitlab;
 pub mod http;
-mod kind;
 mod outcome;
 pub mod pacing;
 mod publishers;
@@ -32,12 +31,11 @@ use futures_util::future::BoxFuture;
 pub use clock::{Clock, TokioClock};
 pub use credentials::{CredentialError, CredentialSources, SecretSource};
 pub use http::{Failure, ForgeResponse, RateLimitInfo};
-pub use kind::{ForgeKind, UnknownForgeKind};
 pub use outcome::{DeliveryOutcome, DeliveryResult};
 pub use publishers::{DeliveryPolicy, Publishers};
 pub use read_back::{ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
 
-use crate::plan::StatusUpdate;
+use crate::model::StatusUpdate;
 
 /// A request that creates (`POST`) or reads back (`GET`) a status, relative to the forge's
 /// API base URL.
@@ -168,7 +166,7 @@ fn invalid_repository(repository: &str, expected: &str) -> Failure {
 /// that says the commit was superseded.
 pub(crate) fn state_description(update: &StatusUpdate) -> String {
     let text = update.description.trim();
-    if update.state != crate::assess::CommitState::Canceled
+    if update.state != crate::model::CommitState::Canceled
         || text.to_lowercase().contains("superseded")
     {
         return text.to_string();
@@ -183,11 +181,11 @@ pub(crate) fn state_description(update: &StatusUpdate) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::assess::CommitState;
     use crate::flux::revision::CommitSha;
     use crate::flux::{FluxKind, ResourceRef};
-    use crate::ledger::StatusKey;
-    use crate::plan::Delivery;
+    use crate::model::CommitState;
+    use crate::model::Delivery;
+    use crate::model::StatusKey;
 
     /// An update as the planner makes it, for `host`/`repository`.
     pub(crate) fn update(host: &str, repository: &str, state: CommitState) -> StatusUpdate {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::assess::CommitState;
-use crate::ledger::StatusKey;
+use crate::model::CommitState;
+use crate::model::StatusKey;
 
 /// What became of one update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -24,12 +24,11 @@ use super::http::{Failure, ForgeResponse, HttpClient};
 use super::pacing::{Budget, Pacer};
 use super::read_back::{MAX_READ_PAGES, ReadBack};
 use super::token_auth::{TokenAuth, TokenTransport};
-use super::{
-    DeliveryOutcome, DeliveryResult, ForgeKind, ForgeSetupError, Prepared, Publisher, StatusRequest,
-};
+use super::{DeliveryOutcome, DeliveryResult, ForgeSetupError, Prepared, Publisher, StatusRequest};
 use crate::config::{Config, Credentials, ForgeConfig, RateLimit, RepositoryAllowlist};
-use crate::ledger::StatusKey;
-use crate::plan::{Delivery, StatusUpdate};
+use crate::model::ForgeKind;
+use crate::model::StatusKey;
+use crate::model::{Delivery, StatusUpdate};
 
 /// How hard delivery tries, and how long it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

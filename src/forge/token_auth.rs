@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 
+use super::StatusRequest;
 use super::clock::Clock;
 use super::credentials::{CredentialSources, SecretSource};
 use super::http::{Failure, ForgeResponse, HttpClient, basic, sensitive};
 use super::read_back::ReadAnswer;
-use super::{ForgeKind, StatusRequest};
 use crate::config::{Credentials, ForgeConfig};
+use crate::model::ForgeKind;
 
 /// How a credential is presented.
 #[derive(Debug, Clone)]

@@ -8,9 +8,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{DriftRecord, Ledger, LedgerError, PostedStatus, ResourceRecord, StatusKey};
-use crate::assess::{CommitState, ResourceState};
 use crate::flux::revision::CommitSha;
 use crate::flux::{FluxKind, ResourceRef};
+use crate::model::{CommitState, ResourceState};
 
 /// Version of the stored form; a ledger written by another version is not read.
 pub const FORMAT_VERSION: u32 = 1;

@@ -18,18 +18,8 @@ pub use codec::{FORMAT_VERSION, decode, encode};
 pub use configmap::{ConfigMapStore, Saved};
 pub use file::FileStore;
 
-use crate::assess::{Assessment, CommitState, ResourceState};
 use crate::flux::ResourceRef;
-use crate::flux::revision::CommitSha;
-
-/// Identity of one commit status on a forge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct StatusKey {
-    pub host: String,
-    pub repository: String,
-    pub sha: CommitSha,
-    pub context: String,
-}
+use crate::model::{Assessment, CommitState, ResourceState, StatusKey};
 
 /// What was last posted for a status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 use super::*;
-use crate::assess::{Readiness, ResourceAssessment};
 use crate::flux::FluxKind;
+use crate::flux::revision::CommitSha;
+use crate::model::{Readiness, ResourceAssessment};
 
 fn key(sha: char, context: &str) -> StatusKey {
     StatusKey {

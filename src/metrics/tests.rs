@@ -1,7 +1,7 @@
 use super::*;
-use crate::assess::{Observation, ResourceAssessment, reasons};
-use crate::flux::repo_url::RepoLocation;
 use crate::flux::{ResourceRef, SourceKind};
+use crate::model::RepoLocation;
+use crate::model::{Observation, ResourceAssessment, reasons};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()

@@ -2,9 +2,10 @@
 //! ledger too large for one ConfigMap, corrupt and incompatible contents, and pruning.
 
 use base64::Engine;
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::flux::revision::CommitSha;
-use flux_status_exporter::ledger::{Ledger, StatusKey};
+use flux_status_exporter::ledger::Ledger;
+use flux_status_exporter::model::CommitState;
+use flux_status_exporter::model::StatusKey;
 use jiff::Timestamp;
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! Bitbucket Cloud.
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::DeliveryResult;
 use flux_status_exporter::forge::text::sha1_hex;
+use flux_status_exporter::model::CommitState;
 use serde_json::json;
 
 use crate::common::{self, CONTEXT, Case, SHA, publish_one};

@@ -1,7 +1,7 @@
 //! Bitbucket Server / Data Center.
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::DeliveryResult;
+use flux_status_exporter::model::CommitState;
 use serde_json::json;
 
 use crate::common::{self, CONTEXT, Case, SHA, publish_one};

@@ -5,15 +5,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::config::Config;
 use flux_status_exporter::flux::revision::CommitSha;
 use flux_status_exporter::flux::{FluxKind, ResourceRef};
 use flux_status_exporter::forge::{
     CredentialSources, DeliveryOutcome, DeliveryPolicy, DeliveryResult, Publishers,
 };
-use flux_status_exporter::ledger::StatusKey;
-use flux_status_exporter::plan::{Delivery, StatusUpdate};
+use flux_status_exporter::model::CommitState;
+use flux_status_exporter::model::StatusKey;
+use flux_status_exporter::model::{Delivery, StatusUpdate};
 use serde_json::json;
 
 use crate::support::fake_forges::{FakeServer, Fault, ForgeLogic, Reply, SkipClock};

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::{
     CredentialSources, DeliveryOutcome, DeliveryPolicy, DeliveryResult, Publishers,
 };
-use flux_status_exporter::plan::StatusUpdate;
+use flux_status_exporter::model::CommitState;
+use flux_status_exporter::model::StatusUpdate;
 
 use crate::common::{self, Logs, SHA, config, publish_one, secret_file};
 use crate::support::fake_forges::github::GitHubFake;
@@ -419,7 +419,7 @@ async fn a_dry_run_without_configuration_logs_every_deliverable_update() {
     let logs = Logs::capture();
     let publishers = Publishers::dry_run();
     let mut unmatched = update("acme/app", "flux/b", CommitState::Pending);
-    unmatched.delivery = flux_status_exporter::plan::Delivery::Unmatched;
+    unmatched.delivery = flux_status_exporter::model::Delivery::Unmatched;
     let outcomes = publishers
         .publish(&[
             update("acme/app", "flux/a", CommitState::Success),

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::DeliveryResult;
+use flux_status_exporter::model::CommitState;
 use serde_json::json;
 
 use crate::common::{

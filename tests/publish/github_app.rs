@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::{DeliveryResult, Publishers};
+use flux_status_exporter::model::CommitState;
 use serde_json::json;
 
 use crate::common::{self, Logs, SHA, config, publish_one, publishers};
@@ -71,7 +71,7 @@ async fn start_with(installation: Option<u64>, key: &str, read_back: bool) -> Ap
     }
 }
 
-fn update(repository: &str) -> flux_status_exporter::plan::StatusUpdate {
+fn update(repository: &str) -> flux_status_exporter::model::StatusUpdate {
     common::update("github", "github.com", repository, CommitState::Success)
 }
 

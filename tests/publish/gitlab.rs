@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::{Clock, DeliveryResult};
+use flux_status_exporter::model::CommitState;
 use serde_json::json;
 
 use crate::common::{self, CONTEXT, Case, SHA, publish_one};
@@ -38,7 +38,7 @@ fn case() -> Case<GitLabFake> {
     }
 }
 
-fn with_reason(state: CommitState, reason: &str) -> flux_status_exporter::plan::StatusUpdate {
+fn with_reason(state: CommitState, reason: &str) -> flux_status_exporter::model::StatusUpdate {
     let mut u = case().update(state);
     u.reason = reason.into();
     u

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::cluster::client::{ConnectOptions, connect};
 use flux_status_exporter::forge::{CredentialSources, DeliveryResult, Publishers};
+use flux_status_exporter::model::CommitState;
 use serde_json::{Value, json};
 
 use crate::common::{self, Logs, SHA, config, publish_one};
@@ -95,7 +95,7 @@ async fn setup(reference: &str, secrets: &[Value]) -> Setup {
     }
 }
 
-fn update(state: CommitState) -> flux_status_exporter::plan::StatusUpdate {
+fn update(state: CommitState) -> flux_status_exporter::model::StatusUpdate {
     common::update("github", "github.com", "acme/app", state)
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use flux_status_exporter::assess::CommitState;
 use flux_status_exporter::forge::DeliveryResult;
+use flux_status_exporter::model::CommitState;
 
 use crate::common::{Case, publish_one};
 use crate::support::fake_forges::{Fault, ForgeLogic, Recorded, Reply};

@@ -1,3 +1,5 @@
+//! The git forges the exporter posts to.
+
 use std::fmt;
 use std::str::FromStr;
 
