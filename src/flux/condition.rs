@@ -113,12 +113,6 @@ impl Conditions {
     pub fn get(&self, type_: &str) -> Option<&Condition> {
         self.0.iter().find(|c| c.type_ == type_)
     }
-
-    /// Whether the condition of the given type is present with status `True`.
-    pub fn is_true(&self, type_: &str) -> bool {
-        self.get(type_)
-            .is_some_and(|c| c.status == ConditionStatus::True)
-    }
 }
 
 impl<'de> Deserialize<'de> for Conditions {
