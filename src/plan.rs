@@ -3,7 +3,10 @@
 //! An update is planned when the state or reason of a (host, repository, sha, context) differs
 //! from what was last posted. A commit last posted as `pending` that its object no longer
 //! speaks for (and that never succeeded or failed) is `canceled` as superseded by the commit the
-//! object now works on. Suspended objects make no observations, so nothing is planned for them.
+//! object now works on — in the same repository or, when the object moved to another one, in
+//! the old repository through its own forge. A pending commit whose object was deleted (or is no
+//! longer watched) is `canceled` too, so nothing stays pending forever. Suspended objects make no
+//! observations, so nothing is planned for them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +16,9 @@ use crate::flux::ResourceRef;
 use crate::flux::revision::CommitSha;
 use crate::ledger::Ledger;
 use crate::model::StatusKey;
-use crate::model::{Assessment, CommitState, Observation, ResourceAssessment, reasons};
+use crate::model::{
+    Assessment, CommitState, CommitTarget, Observation, ResourceAssessment, reasons,
+};
 use crate::model::{Delivery, Plan, StatusUpdate};
 
 struct Renderer<'a> {
@@ -126,11 +131,22 @@ pub fn plan(assessment: &Assessment, ledger: &Ledger, config: &Config) -> Plan {
     let mut current: HashMap<(String, String, String), (&ResourceRef, Vec<CommitSha>)> =
         HashMap::new();
 
+    // context → the object rendering it and the newest commit it speaks for, if any.
+    let mut by_context: HashMap<String, (&ResourceRef, Option<&CommitTarget>)> =
+        HashMap::with_capacity(assessment.resources.len());
+
     for resource in &assessment.resources {
+        let context = renderer.context(&resource.resource);
+        by_context.insert(
+            context.clone(),
+            (
+                &resource.resource,
+                resource.observations.first().map(|o| &o.target),
+            ),
+        );
         if resource.observations.is_empty() {
             continue;
         }
-        let context = renderer.context(&resource.resource);
         for observation in &resource.observations {
             let key = key_of(observation, &context);
             current
@@ -159,24 +175,65 @@ pub fn plan(assessment: &Assessment, ledger: &Ledger, config: &Config) -> Plan {
     }
 
     let mut superseded: Vec<StatusUpdate> = Vec::new();
+    let mut gone: Option<HashMap<String, ResourceRef>> = None;
     for (key, _) in ledger.pending() {
-        let Some((resource, shas)) = current.get(&(
+        let finalized = match current.get(&(
             key.host.clone(),
             key.repository.clone(),
             key.context.clone(),
-        )) else {
-            continue;
+        )) {
+            Some((_, shas)) if shas.contains(&key.sha) => continue,
+            Some((resource, shas)) => {
+                let newest = shas.first().map(CommitSha::short).unwrap_or_default();
+                (
+                    *resource,
+                    reasons::SUPERSEDED,
+                    format!("superseded by {newest}"),
+                )
+            }
+            None => match by_context.get(key.context.as_str()) {
+                // The object now speaks for commits in another repository.
+                Some((resource, Some(newest))) => (
+                    *resource,
+                    reasons::SUPERSEDED,
+                    format!(
+                        "superseded by {}@{}",
+                        newest.location.repository,
+                        newest.sha.short()
+                    ),
+                ),
+                // Suspended, or naming no commit for now: nothing new is said.
+                Some((_, None)) => continue,
+                None => {
+                    let gone =
+                        gone.get_or_insert_with(|| gone_objects(ledger, assessment, &renderer));
+                    let Some(resource) = gone.get(&key.context) else {
+                        continue;
+                    };
+                    superseded.push(renderer.update(
+                        key.clone(),
+                        resource,
+                        CommitState::Canceled,
+                        reasons::DELETED,
+                        &format!(
+                            "deleted before it applied {}: {} {}/{} is gone from the cluster or no longer watched",
+                            key.sha.short(),
+                            resource.kind.as_str(),
+                            resource.namespace,
+                            resource.name
+                        ),
+                        Some(CommitState::Pending),
+                    ));
+                    continue;
+                }
+            },
         };
-        if shas.contains(&key.sha) {
-            continue;
-        }
-        let newest = shas.first().map(CommitSha::short).unwrap_or_default();
-        let message = format!("superseded by {newest}");
+        let (resource, reason, message) = finalized;
         superseded.push(renderer.update(
             key.clone(),
             resource,
             CommitState::Canceled,
-            reasons::SUPERSEDED,
+            reason,
             &message,
             Some(CommitState::Pending),
         ));
@@ -184,6 +241,20 @@ pub fn plan(assessment: &Assessment, ledger: &Ledger, config: &Config) -> Plan {
     superseded.sort_by(|a, b| a.key.cmp(&b.key));
     updates.extend(superseded);
     Plan { updates, unchanged }
+}
+
+/// Objects the ledger remembers that the assessment no longer has, by their rendered context.
+fn gone_objects(
+    ledger: &Ledger,
+    assessment: &Assessment,
+    renderer: &Renderer<'_>,
+) -> HashMap<String, ResourceRef> {
+    let present: HashSet<&ResourceRef> = assessment.resources.iter().map(|r| &r.resource).collect();
+    ledger
+        .resources()
+        .filter(|(resource, _)| !present.contains(resource))
+        .map(|(resource, _)| (renderer.context(resource), resource.clone()))
+        .collect()
 }
 
 /// The status context of an object, as configured.
@@ -232,5 +303,7 @@ fn update_for(
     )
 }
 
+#[cfg(test)]
+mod finalize_tests;
 #[cfg(test)]
 mod tests;

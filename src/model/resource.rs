@@ -56,6 +56,8 @@ pub mod reasons {
     pub const SUSPENDED: &str = "Suspended";
     /// A commit we posted as pending is no longer the one the object is working on.
     pub const SUPERSEDED: &str = "Superseded";
+    /// A commit we posted as pending whose object left the cluster (or the watched scope).
+    pub const DELETED: &str = "Deleted";
     /// Flux's reason for waiting on `dependsOn`.
     pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
     /// Flux's in-progress reason.
