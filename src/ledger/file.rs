@@ -54,9 +54,10 @@ impl FileStore {
                 bytes: Some(bytes.len()),
             }),
             Err(problem) => {
-                let aside = self
-                    .path
-                    .with_extension(format!("corrupt-{}", jiff::Timestamp::now().as_second()));
+                // `<file>.corrupt-<unix seconds>`, as the README says: the whole name is kept.
+                let mut aside = self.path.clone().into_os_string();
+                aside.push(format!(".corrupt-{}", jiff::Timestamp::now().as_second()));
+                let aside = std::path::PathBuf::from(aside);
                 std::fs::rename(&self.path, &aside)
                     .map_err(|e| self.io("cannot move the unreadable ledger aside", e))?;
                 Ok(Loaded {

@@ -457,6 +457,13 @@ fn a_corrupt_ledger_file_is_moved_aside_and_a_fresh_ledger_started() {
         1,
         "the unreadable ledger is kept for inspection"
     );
+    let name = aside[0].as_ref().unwrap().file_name();
+    let name = name.to_string_lossy();
+    let seconds = name
+        .strip_prefix("ledger.json.corrupt-")
+        .unwrap_or_else(|| panic!("{name} is not <file>.corrupt-<unix seconds>"));
+    assert!(seconds.parse::<i64>().is_ok(), "{name}");
+    assert!(discarded.ends_with(&format!("corrupt-{seconds} and starting fresh")));
 }
 
 #[test]

@@ -70,7 +70,7 @@ async fn a_corrupt_or_incompatible_ledger_file_is_set_aside_with_a_warning_and_a
                 p.file_name()
                     .unwrap()
                     .to_string_lossy()
-                    .starts_with("ledger.corrupt-")
+                    .starts_with("ledger.json.corrupt-")
             })
             .collect();
         assert_eq!(aside.len(), 1, "{aside:?}");

@@ -36,6 +36,10 @@ pub enum RepoUrlError {
     UnsupportedScheme { url: String, scheme: String },
     #[error("`{url}`: not a URL (expected scheme://host/path or user@host:path)")]
     NotAUrl { url: String },
+    #[error(
+        "`{url}`: the user information before `@` contains {character:?}, which git URLs cannot carry there (it makes the host ambiguous); percent-encode it or remove the user information"
+    )]
+    InvalidUserinfo { url: String, character: char },
     #[error("`{url}`: invalid host `{host}`")]
     InvalidHost { url: String, host: String },
     #[error("`{url}`: invalid port `{port}`")]
@@ -111,16 +115,13 @@ impl RepoUrl {
             Some((userinfo, host_port)) => {
                 // RFC 3986 userinfo characters only, as Go's net/url (used by Flux) requires:
                 // anything else makes the host ambiguous between parsers.
-                let valid = userinfo
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:".contains(&b));
-                if !valid {
-                    return Err(RepoUrlError::InvalidHost {
+                let invalid = userinfo
+                    .chars()
+                    .find(|&c| !(c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:".contains(c)));
+                if let Some(character) = invalid {
+                    return Err(RepoUrlError::InvalidUserinfo {
                         url: shown(),
-                        host: authority
-                            .rsplit_once('@')
-                            .map_or("", |(_, h)| h)
-                            .to_string(),
+                        character,
                     });
                 }
                 host_port

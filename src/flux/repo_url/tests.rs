@@ -222,6 +222,22 @@ fn the_host_comes_from_the_authority_never_from_the_path_or_user() {
         "evil.example"
     );
     assert!(RepoUrl::parse("https://evil.example\\@github.com/acme/app").is_err());
+}
+
+#[test]
+fn a_url_refused_for_its_user_information_says_so_and_names_the_character() {
+    assert_eq!(
+        RepoUrl::parse("https://github.com\\@127.0.0.1:8080/acme/app")
+            .unwrap_err()
+            .to_string(),
+        "`https://127.0.0.1:8080/acme/app`: the user information before `@` contains '\\\\', which git URLs cannot carry there (it makes the host ambiguous); percent-encode it or remove the user information"
+    );
+    assert_eq!(
+        RepoUrl::parse("https://x@github.com@127.0.0.1/acme/app")
+            .unwrap_err()
+            .to_string(),
+        "`https://127.0.0.1/acme/app`: the user information before `@` contains '@', which git URLs cannot carry there (it makes the host ambiguous); percent-encode it or remove the user information"
+    );
     assert!(RepoUrl::parse("https://github.com%2eevil.example/acme/app").is_err());
 }
 
