@@ -142,7 +142,11 @@ fn split_top_level(selector: &str) -> Result<Vec<&str>, SelectorProblem> {
     for (i, c) in selector.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => depth = depth.checked_sub(1).ok_or(SelectorProblem::UnbalancedClose)?,
+            ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or(SelectorProblem::UnbalancedClose)?
+            }
             ',' if depth == 0 => {
                 parts.push(&selector[start..i]);
                 start = i + 1;

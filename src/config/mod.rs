@@ -26,8 +26,8 @@ pub use error::ConfigError;
 pub use forge_facts::default_rate_limit;
 pub use raw::{
     RawBasic, RawConfig, RawCredentials, RawForge, RawGitHubApp, RawHttp, RawKube,
-    RawKubernetesSecret, RawLeaderElection, RawLedger, RawPushgateway, RawRateLimit,
-    RawSecretRef, RawStatuses,
+    RawKubernetesSecret, RawLeaderElection, RawLedger, RawPushgateway, RawRateLimit, RawSecretRef,
+    RawStatuses,
 };
 pub use schedule::{MIN_INTERVAL, Schedule, ScheduleError};
 pub use settings::{

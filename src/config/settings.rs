@@ -145,4 +145,3 @@ pub struct LeaderElectionConfig {
     pub namespace: Option<String>,
     pub lease_duration: Duration,
 }
-

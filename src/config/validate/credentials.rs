@@ -29,7 +29,11 @@ pub(super) fn credentials(
 }
 
 /// `credentials.basic`.
-fn basic(section: &Section<'_>, kind: ForgeKind, raw: RawBasic) -> Result<Credentials, ConfigError> {
+fn basic(
+    section: &Section<'_>,
+    kind: ForgeKind,
+    raw: RawBasic,
+) -> Result<Credentials, ConfigError> {
     if !accepts_basic(kind) {
         return Err(section.invalid_here(format!("not supported for type {kind} (use token)")));
     }
@@ -98,10 +102,7 @@ fn kubernetes_secret(
     raw: RawKubernetesSecret,
 ) -> Result<SecretRef, ConfigError> {
     if !is_dns_subdomain(&raw.name) {
-        return Err(section.invalid(
-            "name",
-            format!("`{}` is not a valid Secret name", raw.name),
-        ));
+        return Err(section.invalid("name", format!("`{}` is not a valid Secret name", raw.name)));
     }
     let valid_key = !raw.key.is_empty()
         && raw.key.len() <= 253
@@ -110,17 +111,11 @@ fn kubernetes_secret(
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
     if !valid_key {
-        return Err(section.invalid(
-            "key",
-            format!("`{}` is not a valid Secret key", raw.key),
-        ));
+        return Err(section.invalid("key", format!("`{}` is not a valid Secret key", raw.key)));
     }
     let namespace = raw.namespace.filter(|n| !n.is_empty());
     if let Some(ns) = namespace.as_deref().filter(|n| !is_dns_label(n)) {
-        return Err(section.invalid(
-            "namespace",
-            format!("`{ns}` is not a valid namespace name"),
-        ));
+        return Err(section.invalid("namespace", format!("`{ns}` is not a valid namespace name")));
     }
     Ok(SecretRef::KubernetesSecret {
         namespace,

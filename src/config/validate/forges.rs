@@ -5,13 +5,16 @@ use super::{Section, credentials, or_default};
 use crate::config::forge_facts::{api_path_example, default_api_url, default_host};
 use crate::config::settings::AllowlistError;
 use crate::config::{
-    ConfigError, ForgeConfig, RateLimit, RawForge, RawRateLimit, RepositoryAllowlist, defaults,
-    default_rate_limit,
+    ConfigError, ForgeConfig, RateLimit, RawForge, RawRateLimit, RepositoryAllowlist,
+    default_rate_limit, defaults,
 };
 use crate::forge::ForgeKind;
 
 /// `forges`: every entry, with names unique.
-pub(super) fn forges(top: &Section<'_>, raw: Vec<RawForge>) -> Result<Vec<ForgeConfig>, ConfigError> {
+pub(super) fn forges(
+    top: &Section<'_>,
+    raw: Vec<RawForge>,
+) -> Result<Vec<ForgeConfig>, ConfigError> {
     let mut forges: Vec<ForgeConfig> = Vec::new();
     for (i, raw_forge) in raw.into_iter().enumerate() {
         let section = top.child(format!("forges[{i}]"));
@@ -29,17 +32,17 @@ pub(super) fn forges(top: &Section<'_>, raw: Vec<RawForge>) -> Result<Vec<ForgeC
 
 /// One entry of `forges`.
 fn forge(section: &Section<'_>, raw: RawForge) -> Result<ForgeConfig, ConfigError> {
-    let kind_text = raw.kind.ok_or_else(|| section.invalid("type", "required"))?;
-    let kind: ForgeKind = kind_text
-        .parse()
-        .map_err(|e| section.invalid("type", e))?;
+    let kind_text = raw
+        .kind
+        .ok_or_else(|| section.invalid("type", "required"))?;
+    let kind: ForgeKind = kind_text.parse().map_err(|e| section.invalid("type", e))?;
     let name = raw.name.unwrap_or_else(|| kind.as_str().to_string());
     check_label_name(&name).map_err(|e| section.invalid("name", e))?;
     let host = host(section, kind, raw.host)?;
     let api_url = api_url(section, kind, &host, raw.api_url)?;
-    let raw_credentials = raw.credentials.ok_or_else(|| {
-        section.invalid("credentials", "required (token, basic or githubApp)")
-    })?;
+    let raw_credentials = raw
+        .credentials
+        .ok_or_else(|| section.invalid("credentials", "required (token, basic or githubApp)"))?;
     let credentials =
         credentials::credentials(&section.child("credentials"), kind, raw_credentials)?;
     let repositories = repositories(section, raw.repositories.unwrap_or_default())?;
@@ -61,7 +64,11 @@ fn forge(section: &Section<'_>, raw: RawForge) -> Result<ForgeConfig, ConfigErro
 }
 
 /// `forges[].host`: defaulted for public services.
-fn host(section: &Section<'_>, kind: ForgeKind, raw: Option<String>) -> Result<String, ConfigError> {
+fn host(
+    section: &Section<'_>,
+    kind: ForgeKind,
+    raw: Option<String>,
+) -> Result<String, ConfigError> {
     let host = match raw {
         Some(host) => host,
         None => default_host(kind)

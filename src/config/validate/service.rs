@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use super::names::{PlainHttp, check_http_url, is_dns_label, is_dns_subdomain};
 use super::{Section, or_default};
 use crate::config::{
-    ConfigError, HttpConfig, HumanDuration, KubeSettings, LeaderElectionConfig, LedgerBackend, LedgerConfig,
-    PushgatewayConfig, RawHttp, RawKube, RawLeaderElection, RawLedger, RawPushgateway, defaults,
+    ConfigError, HttpConfig, HumanDuration, KubeSettings, LeaderElectionConfig, LedgerBackend,
+    LedgerConfig, PushgatewayConfig, RawHttp, RawKube, RawLeaderElection, RawLedger,
+    RawPushgateway, defaults,
 };
 
 /// `ledger`.
@@ -49,10 +50,9 @@ fn ledger_backend(section: &Section<'_>, raw: RawLedger) -> Result<LedgerBackend
             if let Some(ns) = &namespace
                 && !is_dns_label(ns)
             {
-                return Err(section.invalid(
-                    "namespace",
-                    format!("`{ns}` is not a valid namespace name"),
-                ));
+                return Err(
+                    section.invalid("namespace", format!("`{ns}` is not a valid namespace name"))
+                );
             }
             Ok(LedgerBackend::ConfigMap { name, namespace })
         }
@@ -96,7 +96,11 @@ pub(super) fn pushgateway(
     section: &Section<'_>,
     raw: RawPushgateway,
 ) -> Result<PushgatewayConfig, ConfigError> {
-    let url = raw.url.unwrap_or_default().trim_end_matches('/').to_string();
+    let url = raw
+        .url
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
     // Metrics only, never a credential, and an in-cluster Pushgateway rarely has TLS.
     check_http_url(&url, PlainHttp::Anywhere).map_err(|e| section.invalid("url", e))?;
     let job = raw
@@ -115,10 +119,10 @@ pub(super) fn pushgateway(
 pub(super) fn kube(section: &Section<'_>, raw: RawKube) -> Result<KubeSettings, ConfigError> {
     let page_size = raw.page_size.unwrap_or(defaults::KUBE_PAGE_SIZE);
     if page_size == 0 || page_size > defaults::KUBE_MAX_PAGE_SIZE {
-        return Err(section.invalid("pageSize", format!(
-                "{page_size} is outside 1-{}",
-                defaults::KUBE_MAX_PAGE_SIZE
-            )));
+        return Err(section.invalid(
+            "pageSize",
+            format!("{page_size} is outside 1-{}", defaults::KUBE_MAX_PAGE_SIZE),
+        ));
     }
     let max_pages = raw.max_pages.unwrap_or(defaults::KUBE_MAX_PAGES);
     if max_pages == 0 {
