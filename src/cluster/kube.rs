@@ -11,21 +11,21 @@
 //! [`Snapshot::missing_kinds`] and the others are read.
 
 mod failure;
-mod fetch;
 mod page;
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 
-pub use failure::{ListTarget, ReadError, ReadErrorKind, ReadFailure};
+pub use failure::{ListTarget, ReadErrorKind, ReadFailure};
 
 use super::Snapshot;
 use crate::config::Config;
 use crate::flux::FluxKind;
-use failure::status_failure;
-use fetch::Fetched;
+use failure::{status_failure, status_message};
 use page::decode_page;
 
 /// Lists read at the same time; each holds at most one page in memory.
@@ -110,6 +110,32 @@ pub struct KubeRequest {
 pub struct ReadOutcome {
     pub snapshot: Snapshot,
     pub requests: Vec<KubeRequest>,
+}
+
+/// A read that did not see the whole cluster; nothing derived from it may be posted.
+#[derive(Debug, thiserror::Error)]
+#[error("{failure}")]
+pub struct ReadError {
+    pub failure: ReadFailure,
+    /// Every request made before the read gave up, for metrics.
+    pub requests: Vec<KubeRequest>,
+}
+
+impl ReadError {
+    /// The failure's class, for metric labels.
+    pub fn kind(&self) -> ReadErrorKind {
+        self.failure.kind()
+    }
+}
+
+/// What one page request produced after retries.
+enum Fetched {
+    Body(Bytes),
+    /// A final, non-retryable answer (or 404/410, which the caller interprets).
+    Status {
+        code: u16,
+        message: String,
+    },
 }
 
 /// What one list call produced.
@@ -260,6 +286,104 @@ impl KubeReader {
         }
     }
 
+    /// Fetches one page, retrying throttling, server errors, timeouts and transport failures.
+    async fn fetch_page(
+        &self,
+        target: &ListTarget,
+        continue_token: Option<&str>,
+        requests: &mut Vec<KubeRequest>,
+    ) -> Result<Fetched, ReadFailure> {
+        let uri = self.page_uri(target, continue_token);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.request_timeout, self.get(&uri)).await;
+            let code = match &result {
+                Ok(Ok((status, _, _))) => Some(*status),
+                _ => None,
+            };
+            requests.push(KubeRequest {
+                resource: target.kind.plural(),
+                verb: "list",
+                code,
+                duration: started.elapsed(),
+            });
+            tracing::debug!(
+                resource = target.kind.plural(),
+                ?code,
+                attempt = attempts,
+                "list page"
+            );
+            let (failure, retry_after) = match result {
+                Ok(Ok((200..=299, body, _))) => return Ok(Fetched::Body(body)),
+                Ok(Ok((code, body, retry_after))) if code == 429 || code >= 500 => {
+                    let message = status_message(&body);
+                    let failure = if code == 429 {
+                        ReadFailure::TooManyRequests {
+                            target: target.clone(),
+                            attempts,
+                            message,
+                        }
+                    } else {
+                        ReadFailure::ServerError {
+                            target: target.clone(),
+                            code,
+                            attempts,
+                            message,
+                        }
+                    };
+                    (failure, retry_after)
+                }
+                Ok(Ok((code, body, _))) => {
+                    return Ok(Fetched::Status {
+                        code,
+                        message: status_message(&body),
+                    });
+                }
+                Ok(Err(error)) => (
+                    ReadFailure::Transport {
+                        target: target.clone(),
+                        attempts,
+                        message: error.to_string(),
+                    },
+                    None,
+                ),
+                Err(_elapsed) => (
+                    ReadFailure::Timeout {
+                        target: target.clone(),
+                        attempts,
+                        timeout: self.request_timeout,
+                    },
+                    None,
+                ),
+            };
+            if attempts > self.retry.max_retries {
+                return Err(failure);
+            }
+            let wait = self.retry.backoff(attempts - 1, retry_after);
+            tracing::info!("retrying in {wait:?}: {failure}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One GET: status, whole body, and `Retry-After` in seconds when given.
+    async fn get(&self, uri: &str) -> Result<(u16, Bytes, Option<Duration>), TransportError> {
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(kube::client::Body::empty())?;
+        let response = self.client.send(request).await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body, retry_after))
+    }
+
     fn page_uri(&self, target: &ListTarget, continue_token: Option<&str>) -> String {
         let mut uri = format!("{}?limit={}", target.path(), self.page_size);
         if !self.label_selector.is_empty() {
@@ -272,6 +396,30 @@ impl KubeReader {
         }
         uri
     }
+}
+
+/// No answer arrived: the request could not be built or sent, or its body was cut off.
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    #[error("{}", describe_kube_error(.0))]
+    Kube(#[from] kube::Error),
+}
+
+/// A transport error with its causes, which name the address and the OS error.
+fn describe_kube_error(error: &kube::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Percent-encodes a query parameter value (everything but RFC 3986 unreserved characters).

@@ -102,3 +102,52 @@ pub const OTHER_FORGE_RATE_LIMIT: RateLimit = RateLimit {
     per_hour: 3000,
     concurrency: 1,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, LedgerBackend};
+
+    #[test]
+    fn the_built_in_configuration_is_made_of_these_defaults() {
+        let config = Config::built_in();
+        assert_eq!(config.cluster, CLUSTER);
+        assert_eq!(config.kinds, KINDS);
+        assert_eq!(config.schedule.to_string(), SCHEDULE);
+        assert_eq!(config.schedule_jitter, SCHEDULE_JITTER);
+        assert_eq!(config.statuses.context.source(), CONTEXT);
+        assert_eq!(config.statuses.description.source(), DESCRIPTION);
+        assert_eq!(config.statuses.read_back, READ_BACK);
+        assert_eq!(
+            config.ledger.backend,
+            LedgerBackend::ConfigMap {
+                name: LEDGER_CONFIG_MAP_NAME.to_string(),
+                namespace: None
+            }
+        );
+        assert_eq!(config.ledger.prune_after, LEDGER_PRUNE_AFTER);
+        assert_eq!(config.http.listen.to_string(), HTTP_LISTEN);
+        assert_eq!(config.http.ready_max_age_periods, READY_MAX_AGE_PERIODS);
+        assert_eq!(config.kube.page_size, KUBE_PAGE_SIZE);
+        assert_eq!(config.kube.max_pages, KUBE_MAX_PAGES);
+        assert_eq!(config.kube.request_timeout, KUBE_REQUEST_TIMEOUT);
+        assert_eq!(config.leader_election.enabled, LEADER_ELECTION_ENABLED);
+        assert_eq!(config.leader_election.lease_name, LEASE_NAME);
+        assert_eq!(config.leader_election.lease_duration, LEASE_DURATION);
+        assert_eq!(config.shutdown_grace_period, SHUTDOWN_GRACE_PERIOD);
+    }
+
+    #[test]
+    fn a_forge_left_to_defaults_gets_its_kinds_pacing_and_timeout() {
+        let config = Config::from_yaml(
+            "forges:\n  - type: bitbucket\n    credentials: {token: {env: T}}\n  - type: gitlab\n    credentials: {token: {env: G}}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(config.forges[0].rate_limit, BITBUCKET_CLOUD_RATE_LIMIT);
+        assert_eq!(config.forges[1].rate_limit, OTHER_FORGE_RATE_LIMIT);
+        assert_eq!(config.forges[0].request_timeout, FORGE_REQUEST_TIMEOUT);
+        assert_eq!(config.forges[0].host, "bitbucket.org");
+        assert_eq!(config.forges[0].api_url, "https://api.bitbucket.org");
+    }
+}

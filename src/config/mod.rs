@@ -18,7 +18,6 @@ mod template;
 mod validate;
 
 use std::path::Path;
-use std::time::Duration;
 
 pub use credentials::{Credentials, SecretRef};
 pub use duration::{HumanDuration, InvalidDuration};
@@ -31,17 +30,15 @@ pub use raw::{
 };
 pub use schedule::{MIN_INTERVAL, Schedule, ScheduleError};
 pub use settings::{
-    AllowlistError, ForgeConfig, HttpConfig, KubeSettings, LeaderElectionConfig, LedgerBackend,
-    LedgerConfig, PushgatewayConfig, RateLimit, RepositoryAllowlist, StatusSettings,
+    AllowlistError, Config, ForgeConfig, HttpConfig, KubeSettings, LeaderElectionConfig,
+    LedgerBackend, LedgerConfig, PushgatewayConfig, RateLimit, RepositoryAllowlist, Route,
+    StatusSettings,
 };
 pub use template::{
     CONTEXT_PLACEHOLDERS, DESCRIPTION_PLACEHOLDERS, Placeholder, TARGET_URL_PLACEHOLDERS, Template,
     TemplateError,
 };
 
-use crate::cluster::selector::LabelSelector;
-use crate::flux::FluxKind;
-use crate::flux::repo_url::RepoLocation;
 use crate::forge::ForgeKind;
 
 /// Default status context: unique per object and cluster.
@@ -50,30 +47,6 @@ pub const DEFAULT_CONTEXT: &str = defaults::CONTEXT;
 pub const DEFAULT_DESCRIPTION: &str = defaults::DESCRIPTION;
 /// Name used for the configuration when no file is given.
 pub const BUILT_IN: &str = "built-in defaults";
-
-/// The validated configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where the configuration came from (a file path or [`BUILT_IN`]).
-    pub source: String,
-    /// Cluster name used in contexts and metrics.
-    pub cluster: String,
-    /// Namespaces to read; empty means all namespaces.
-    pub namespaces: Vec<String>,
-    pub label_selector: LabelSelector,
-    /// Kinds whose objects are reported as commit statuses.
-    pub kinds: Vec<FluxKind>,
-    pub schedule: Schedule,
-    pub schedule_jitter: Duration,
-    pub statuses: StatusSettings,
-    pub forges: Vec<ForgeConfig>,
-    pub ledger: LedgerConfig,
-    pub http: HttpConfig,
-    pub pushgateway: Option<PushgatewayConfig>,
-    pub kube: KubeSettings,
-    pub leader_election: LeaderElectionConfig,
-    pub shutdown_grace_period: Duration,
-}
 
 impl Config {
     /// The configuration used when no file is given: no forges, everything else defaulted.
@@ -111,38 +84,12 @@ impl Config {
             .or_else(|| forge_facts::kind_for_public_host(host))
     }
 
-    /// Which configured forge may receive a status for a repository.
-    pub fn route(&self, location: &RepoLocation) -> Route<'_> {
-        let mut host_matched = None;
-        for forge in self.forges.iter().filter(|f| f.host == location.host) {
-            if forge.repositories.allows(&location.repository) {
-                return Route::Forge(forge);
-            }
-            host_matched.get_or_insert(forge);
-        }
-        match host_matched {
-            Some(forge) => Route::NotAllowed(forge),
-            None => Route::Unmatched,
-        }
-    }
-
     /// The configuration with every default filled in, as YAML (credentials appear only as
     /// references; no secret value is ever held here).
     pub fn to_yaml(&self) -> String {
         let raw = raw::resolved(self);
         serde_saphyr::to_string(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
-}
-
-/// Where a status for a repository may go.
-#[derive(Debug, Clone, Copy)]
-pub enum Route<'a> {
-    /// The forge whose host and allowlist admit the repository.
-    Forge(&'a ForgeConfig),
-    /// Forges serve the host but none of their allowlists admits the repository.
-    NotAllowed(&'a ForgeConfig),
-    /// No forge serves the host.
-    Unmatched,
 }
 
 #[cfg(test)]

@@ -6,8 +6,63 @@ use std::time::Duration;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::{Credentials, Template};
+use super::{Credentials, Schedule, Template};
+use crate::cluster::selector::LabelSelector;
+use crate::flux::FluxKind;
+use crate::flux::repo_url::RepoLocation;
 use crate::forge::ForgeKind;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from (a file path or [`BUILT_IN`]).
+    pub source: String,
+    /// Cluster name used in contexts and metrics.
+    pub cluster: String,
+    /// Namespaces to read; empty means all namespaces.
+    pub namespaces: Vec<String>,
+    pub label_selector: LabelSelector,
+    /// Kinds whose objects are reported as commit statuses.
+    pub kinds: Vec<FluxKind>,
+    pub schedule: Schedule,
+    pub schedule_jitter: Duration,
+    pub statuses: StatusSettings,
+    pub forges: Vec<ForgeConfig>,
+    pub ledger: LedgerConfig,
+    pub http: HttpConfig,
+    pub pushgateway: Option<PushgatewayConfig>,
+    pub kube: KubeSettings,
+    pub leader_election: LeaderElectionConfig,
+    pub shutdown_grace_period: Duration,
+}
+
+impl Config {
+    /// Which configured forge may receive a status for a repository.
+    pub fn route(&self, location: &RepoLocation) -> Route<'_> {
+        let mut host_matched = None;
+        for forge in self.forges.iter().filter(|f| f.host == location.host) {
+            if forge.repositories.allows(&location.repository) {
+                return Route::Forge(forge);
+            }
+            host_matched.get_or_insert(forge);
+        }
+        match host_matched {
+            Some(forge) => Route::NotAllowed(forge),
+            None => Route::Unmatched,
+        }
+    }
+}
+
+/// Where a status for a repository may go.
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'a> {
+    /// The forge whose host and allowlist admit the repository.
+    Forge(&'a ForgeConfig),
+    /// Forges serve the host but none of their allowlists admits the repository.
+    NotAllowed(&'a ForgeConfig),
+    /// No forge serves the host.
+    Unmatched,
+}
 
 /// How statuses are named and described.
 #[derive(Debug, Clone)]

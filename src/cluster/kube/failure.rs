@@ -6,24 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::KubeRequest;
 use crate::flux::FluxKind;
-
-/// A read that did not see the whole cluster; nothing derived from it may be posted.
-#[derive(Debug, thiserror::Error)]
-#[error("{failure}")]
-pub struct ReadError {
-    pub failure: ReadFailure,
-    /// Every request made before the read gave up, for metrics.
-    pub requests: Vec<KubeRequest>,
-}
-
-impl ReadError {
-    /// The failure's class, for metric labels.
-    pub fn kind(&self) -> ReadErrorKind {
-        self.failure.kind()
-    }
-}
 
 /// One list call: which resource, where.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `forges[].credentials`: exactly one of token, basic or githubApp, each secret value given
 //! by exactly one reference.
 
-use super::Section;
 use super::names::{is_dns_label, is_dns_subdomain};
+use super::section::Section;
 use crate::config::forge_facts::{accepts_basic, accepts_github_app};
 use crate::config::{
     ConfigError, Credentials, RawBasic, RawCredentials, RawGitHubApp, RawKubernetesSecret,

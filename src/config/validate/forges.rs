@@ -1,7 +1,8 @@
 //! `forges`: each forge's kind, name, host, API URL, allowlist and pacing.
 
+use super::credentials;
 use super::names::{PlainHttp, check_http_url, check_label_name, is_host_name};
-use super::{Section, credentials, or_default};
+use super::section::{Section, or_default};
 use crate::config::forge_facts::{api_path_example, default_api_url, default_host};
 use crate::config::settings::AllowlistError;
 use crate::config::{

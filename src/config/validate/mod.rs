@@ -4,71 +4,13 @@
 mod credentials;
 mod forges;
 mod names;
+mod section;
 mod selection;
 mod service;
 mod statuses;
 
-use std::fmt::Display;
-use std::time::Duration;
-
-use super::{Config, ConfigError, HumanDuration, RawConfig, defaults};
-
-/// A section of `config.yaml` (`ledger`, `forges[0]`, `forges[0].credentials`, or the top
-/// level): the file and field path every error inside it names.
-#[derive(Debug, Clone)]
-struct Section<'a> {
-    file: &'a str,
-    path: String,
-}
-
-impl<'a> Section<'a> {
-    /// The top level of `file`.
-    fn root(file: &'a str) -> Self {
-        Section {
-            file,
-            path: String::new(),
-        }
-    }
-
-    /// The section `name` inside this one.
-    fn child(&self, name: impl Display) -> Section<'a> {
-        Section {
-            file: self.file,
-            path: self.field(name),
-        }
-    }
-
-    /// The path of field `name` of this section.
-    fn field(&self, name: impl Display) -> String {
-        if self.path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.path)
-        }
-    }
-
-    /// Field `name` of this section is wrong.
-    fn invalid(&self, name: impl Display, problem: impl Display) -> ConfigError {
-        self.invalid_at(self.field(name), problem)
-    }
-
-    /// This section as a whole is wrong.
-    fn invalid_here(&self, problem: impl Display) -> ConfigError {
-        self.invalid_at(self.path.clone(), problem)
-    }
-
-    fn invalid_at(&self, field: String, problem: impl Display) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_string(),
-            field,
-            problem: problem.to_string(),
-        }
-    }
-}
-
-fn or_default(value: Option<HumanDuration>, default: Duration) -> Duration {
-    value.map_or(default, |d| d.0)
-}
+use super::{Config, ConfigError, RawConfig, defaults};
+use section::{Section, or_default};
 
 /// Validates every section in the order of `config.yaml`, stopping at the first error.
 pub(super) fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {

@@ -1,8 +1,8 @@
 //! The top-level fields choosing what is read and when: `cluster`, `namespaces`,
 //! `labelSelector`, `kinds` and `schedule`.
 
-use super::Section;
 use super::names::{check_label_name, is_dns_label};
+use super::section::Section;
 use crate::cluster::selector::LabelSelector;
 use crate::config::{ConfigError, Schedule, defaults};
 use crate::flux::FluxKind;

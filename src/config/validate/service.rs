@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::names::{PlainHttp, check_http_url, is_dns_label, is_dns_subdomain};
-use super::{Section, or_default};
+use super::section::{Section, or_default};
 use crate::config::{
     ConfigError, HttpConfig, HumanDuration, KubeSettings, LeaderElectionConfig, LedgerBackend,
     LedgerConfig, PushgatewayConfig, RawHttp, RawKube, RawLeaderElection, RawLedger,

@@ -1,6 +1,6 @@
 //! `statuses`: the templates naming and describing each commit status.
 
-use super::Section;
+use super::section::Section;
 use crate::config::{
     CONTEXT_PLACEHOLDERS, ConfigError, DESCRIPTION_PLACEHOLDERS, Placeholder, RawStatuses,
     StatusSettings, TARGET_URL_PLACEHOLDERS, Template, defaults,
