@@ -181,17 +181,23 @@ fn flux_kind(api_version: &str, kind: &str) -> Option<FluxKind> {
         .find(|k| k.as_str() == kind && k.api_version() == api_version)
 }
 
+/// A dump item that is not a Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ItemError {
+    #[error("is a {0}, expected a Kubernetes object")]
+    NotAnObject(&'static str),
+    #[error("has no apiVersion and kind: not a Kubernetes object (is this a kubectl dump?)")]
+    NoKind,
+}
+
 fn add_item(
     snapshot: &mut Snapshot,
     report: &mut DumpReport,
     item: Value,
     filter: DumpFilter<'_>,
-) -> Result<(), String> {
+) -> Result<(), ItemError> {
     let Value::Object(object) = &item else {
-        return Err(format!(
-            "is a {}, expected a Kubernetes object",
-            type_name(&item)
-        ));
+        return Err(ItemError::NotAnObject(type_name(&item)));
     };
     let api_version = object
         .get("apiVersion")
@@ -199,10 +205,7 @@ fn add_item(
         .unwrap_or("");
     let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
     if api_version.is_empty() || kind_name.is_empty() {
-        return Err(
-            "has no apiVersion and kind: not a Kubernetes object (is this a kubectl dump?)"
-                .to_string(),
-        );
+        return Err(ItemError::NoKind);
     }
     let Some(kind) = flux_kind(api_version, kind_name) else {
         *report

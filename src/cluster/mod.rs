@@ -60,7 +60,7 @@ impl Snapshot {
                 kind,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
-                error,
+                error: error.to_string(),
             });
         }
     }
@@ -76,12 +76,12 @@ impl Snapshot {
                 kind,
                 namespace: identity.metadata.namespace,
                 name: identity.metadata.name,
-                error,
+                error: error.to_string(),
             });
         }
     }
 
-    fn try_insert<'de, D>(&mut self, kind: FluxKind, item: D) -> Result<(), String>
+    fn try_insert<'de, D>(&mut self, kind: FluxKind, item: D) -> Result<(), DecodeError>
     where
         D: serde::Deserializer<'de>,
     {
@@ -176,19 +176,25 @@ struct IdentityMeta {
     namespace: String,
 }
 
-fn decode<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(item: D) -> Result<T, String> {
+/// An object that does not fit its kind's type: the field path and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if path == "." { String::new() } else { format!("{path}: ") })]
+struct DecodeError {
+    path: String,
+    message: String,
+}
+
+fn decode<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(
+    item: D,
+) -> Result<T, DecodeError> {
     serde_path_to_error::deserialize(item).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let message = e.into_inner().to_string();
         // serde_json appends " at line L column C" which means nothing for a sub-document.
-        let inner = match inner.rfind(" at line ") {
-            Some(i) => inner[..i].to_string(),
-            None => inner,
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
         };
-        if path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        }
+        DecodeError { path, message }
     })
 }

@@ -35,13 +35,41 @@ enum Operator {
 #[error("invalid label selector `{selector}`: {problem}")]
 pub struct SelectorError {
     pub selector: String,
-    pub problem: String,
+    pub problem: SelectorProblem,
+}
+
+/// What is wrong with a label selector.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorProblem {
+    #[error("empty requirement")]
+    EmptyRequirement,
+    #[error("unbalanced `)`")]
+    UnbalancedClose,
+    #[error("unbalanced `(`")]
+    UnbalancedOpen,
+    #[error("`{value}` must be an integer for `{operator}`")]
+    NotAnInteger {
+        value: String,
+        operator: &'static str,
+    },
+    #[error("unexpected `{rest}` after key `{key}`")]
+    Unexpected { rest: String, key: String },
+    #[error("expected `(value, ...)` after `{0}`")]
+    ExpectedValues(String),
+    #[error("`{0} in ()` needs at least one value")]
+    EmptyIn(String),
+    #[error("`{0}` is not a valid label key prefix (a DNS subdomain)")]
+    KeyPrefix(String),
+    #[error("`{0}` is not a valid label key")]
+    Key(String),
+    #[error("`{0}` is not a valid label value")]
+    Value(String),
 }
 
 impl LabelSelector {
     /// Parses a selector string.
     pub fn parse(selector: &str) -> Result<LabelSelector, SelectorError> {
-        let fail = |problem: String| SelectorError {
+        let fail = |problem: SelectorProblem| SelectorError {
             selector: selector.to_string(),
             problem,
         };
@@ -52,7 +80,7 @@ impl LabelSelector {
                 if selector.trim().is_empty() {
                     continue;
                 }
-                return Err(fail("empty requirement".to_string()));
+                return Err(fail(SelectorProblem::EmptyRequirement));
             }
             requirements.push(parse_requirement(part).map_err(&fail)?);
         }
@@ -107,14 +135,18 @@ impl fmt::Display for LabelSelector {
     }
 }
 
-fn split_top_level(selector: &str) -> Result<Vec<&str>, String> {
+fn split_top_level(selector: &str) -> Result<Vec<&str>, SelectorProblem> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
     for (i, c) in selector.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => depth = depth.checked_sub(1).ok_or("unbalanced `)`")?,
+            ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or(SelectorProblem::UnbalancedClose)?
+            }
             ',' if depth == 0 => {
                 parts.push(&selector[start..i]);
                 start = i + 1;
@@ -123,13 +155,13 @@ fn split_top_level(selector: &str) -> Result<Vec<&str>, String> {
         }
     }
     if depth != 0 {
-        return Err("unbalanced `(`".to_string());
+        return Err(SelectorProblem::UnbalancedOpen);
     }
     parts.push(&selector[start..]);
     Ok(parts)
 }
 
-fn parse_requirement(part: &str) -> Result<Requirement, String> {
+fn parse_requirement(part: &str) -> Result<Requirement, SelectorProblem> {
     if let Some(key) = part.strip_prefix('!') {
         let key = key.trim();
         validate_key(key)?;
@@ -153,7 +185,10 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
             if matches!(op, Operator::GreaterThan | Operator::LessThan)
                 && value.parse::<i64>().is_err()
             {
-                return Err(format!("`{value}` must be an integer for `{token}`"));
+                return Err(SelectorProblem::NotAnInteger {
+                    value: value.to_string(),
+                    operator: token,
+                });
             }
             return Ok(Requirement {
                 key: key.to_string(),
@@ -178,19 +213,22 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     } else if let Some(list) = rest.strip_prefix("in") {
         (Operator::In, list)
     } else {
-        return Err(format!("unexpected `{rest}` after key `{key}`"));
+        return Err(SelectorProblem::Unexpected {
+            rest: rest.to_string(),
+            key: key.to_string(),
+        });
     };
     let list = list.trim();
     let inner = list
         .strip_prefix('(')
         .and_then(|l| l.strip_suffix(')'))
-        .ok_or_else(|| format!("expected `(value, ...)` after `{key}`"))?;
+        .ok_or_else(|| SelectorProblem::ExpectedValues(key.to_string()))?;
     let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     for value in &values {
         validate_value(value)?;
     }
     if values.iter().all(String::is_empty) && op == Operator::In {
-        return Err(format!("`{key} in ()` needs at least one value"));
+        return Err(SelectorProblem::EmptyIn(key.to_string()));
     }
     Ok(Requirement {
         key: key.to_string(),
@@ -209,7 +247,7 @@ fn is_name_part(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-fn validate_key(key: &str) -> Result<(), String> {
+fn validate_key(key: &str) -> Result<(), SelectorProblem> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -226,22 +264,20 @@ fn validate_key(key: &str) -> Result<(), String> {
                     && !l.ends_with('-')
             });
         if !valid {
-            return Err(format!(
-                "`{prefix}` is not a valid label key prefix (a DNS subdomain)"
-            ));
+            return Err(SelectorProblem::KeyPrefix(prefix.to_string()));
         }
     }
     if !is_name_part(name) {
-        return Err(format!("`{key}` is not a valid label key"));
+        return Err(SelectorProblem::Key(key.to_string()));
     }
     Ok(())
 }
 
-fn validate_value(value: &str) -> Result<(), String> {
+fn validate_value(value: &str) -> Result<(), SelectorProblem> {
     if value.is_empty() || is_name_part(value) {
         Ok(())
     } else {
-        Err(format!("`{value}` is not a valid label value"))
+        Err(SelectorProblem::Value(value.to_string()))
     }
 }
 

@@ -58,7 +58,8 @@ impl FromStr for Schedule {
         let native = match fields.len() {
             1 if text.starts_with('@') => text.to_string(),
             5 => {
-                let day_of_week = translate_day_of_week(fields[4]).map_err(invalid)?;
+                let day_of_week =
+                    translate_day_of_week(fields[4]).map_err(|e| invalid(e.to_string()))?;
                 format!(
                     "0 {} {} {} {} {}",
                     fields[0], fields[1], fields[2], fields[3], day_of_week
@@ -92,8 +93,21 @@ impl FromStr for Schedule {
     }
 }
 
+/// A standard cron day-of-week field that cannot be translated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DayOfWeekError {
+    #[error("invalid step in `{0}`")]
+    Step(String),
+    #[error("day-of-week range `{0}` runs backwards")]
+    Backwards(String),
+    #[error("day of week `{0}` is out of range 0-7")]
+    OutOfRange(String),
+    #[error("`{0}` is not a day of the week")]
+    NotADay(String),
+}
+
 /// Standard cron day-of-week field → explicit day names for the `cron` crate.
-fn translate_day_of_week(field: &str) -> Result<String, String> {
+fn translate_day_of_week(field: &str) -> Result<String, DayOfWeekError> {
     if field == "*" || field == "?" {
         return Ok(field.to_string());
     }
@@ -105,7 +119,7 @@ fn translate_day_of_week(field: &str) -> Result<String, String> {
                 s.parse::<usize>()
                     .ok()
                     .filter(|s| *s > 0)
-                    .ok_or(format!("invalid step in `{item}`"))?,
+                    .ok_or_else(|| DayOfWeekError::Step(item.to_string()))?,
             ),
             None => (item, 1),
         };
@@ -118,7 +132,7 @@ fn translate_day_of_week(field: &str) -> Result<String, String> {
             (d, if step > 1 { 6 } else { d })
         };
         if last < first {
-            return Err(format!("day-of-week range `{range}` runs backwards"));
+            return Err(DayOfWeekError::Backwards(range.to_string()));
         }
         // `5-7` means Friday to Sunday: 7 is Sunday again.
         for day in (first..=last).step_by(step) {
@@ -129,18 +143,18 @@ fn translate_day_of_week(field: &str) -> Result<String, String> {
     Ok(names.join(","))
 }
 
-fn day_number(text: &str) -> Result<usize, String> {
+fn day_number(text: &str) -> Result<usize, DayOfWeekError> {
     if let Ok(n) = text.parse::<usize>() {
         return if n <= 7 {
             Ok(n)
         } else {
-            Err(format!("day of week `{text}` is out of range 0-7"))
+            Err(DayOfWeekError::OutOfRange(text.to_string()))
         };
     }
     DAY_NAMES
         .iter()
         .position(|name| name.eq_ignore_ascii_case(text))
-        .ok_or_else(|| format!("`{text}` is not a day of the week"))
+        .ok_or_else(|| DayOfWeekError::NotADay(text.to_string()))
 }
 
 impl Schedule {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::flux::FluxKind;
+use crate::model::RepoLocation;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_yaml(text, "test.yaml")
