@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 
-use super::clock::Clock;
+use super::answer::{Failure, ForgeResponse};
 use super::credentials::SecretSource;
 use super::github::API_VERSION;
-use super::http::{Failure, ForgeResponse, sensitive};
+use super::http::{reduce, sensitive};
 use super::text::encode_segment;
+use crate::clock::Clock;
 use crate::secret::SecretString;
 
 /// A token is renewed once it has less than this left.
@@ -241,6 +242,6 @@ impl GitHubApp {
         let request = builder
             .body(payload)
             .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        super::http::reduce(crab.execute(request).await, &secrets, || clock.wall()).await
+        reduce(crab.execute(request).await, &secrets, || clock.wall()).await
     }
 }
