@@ -575,17 +575,7 @@ impl KubeReader {
 
 /// A transport error with its causes, which name the address and the OS error.
 fn describe_kube_error(error: kube::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::forge::text::error_chain(&error)
 }
 
 fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {

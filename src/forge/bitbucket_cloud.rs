@@ -48,14 +48,20 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
             "/2.0/repositories/{workspace}/{slug}/commit/{}/statuses/build",
             update.key.sha
         ),
-        json!({
-            "key": bitbucket_key(&update.key.context, KEY_LIMIT),
-            "state": state(update.state),
-            "name": truncate_chars(&update.key.context, TEXT_LIMIT),
-            "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
-            "url": url,
-        }),
+        build_status(update, state(update.state), url),
     )))
+}
+
+/// A build status as Bitbucket Cloud and Server both take it: the key, the state, the context
+/// as the readable name, the description and the link.
+pub(crate) fn build_status(update: &StatusUpdate, state: &str, url: String) -> serde_json::Value {
+    json!({
+        "key": bitbucket_key(&update.key.context, KEY_LIMIT),
+        "state": state,
+        "name": truncate_chars(&update.key.context, TEXT_LIMIT),
+        "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
+        "url": url,
+    })
 }
 
 /// The request reading the build status keyed as `update`'s context (pure). The key goes as

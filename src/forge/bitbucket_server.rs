@@ -6,20 +6,18 @@
 //! required; without a configured target URL (or one over the server's 450 characters) the
 //! commit's page on the server is linked.
 
-use serde_json::json;
-
 use super::answer::Failure;
 use super::bitbucket_cloud;
 use super::dialect::{Dialect, Pages, repository_pair};
 use super::kind::ForgeKind;
 use super::read_back;
 use super::request::{Prepared, StatusRequest};
-use super::text::{bitbucket_key, encode_query_value, encode_segment, truncate_chars};
+use super::text::{bitbucket_key, encode_query_value, encode_segment};
 use crate::assess::CommitState;
 use crate::plan::StatusUpdate;
 
-/// Longest name and description the server accepts.
-pub const TEXT_LIMIT: usize = 255;
+/// Longest name and description the server accepts (Bitbucket Cloud's limit too).
+pub const TEXT_LIMIT: usize = bitbucket_cloud::TEXT_LIMIT;
 /// Longest URL the server accepts.
 pub const URL_LIMIT: usize = 450;
 
@@ -52,13 +50,7 @@ pub fn prepare(update: &StatusUpdate, web_url: &str) -> Result<Prepared, Failure
             update.key.sha
         ),
         headers: vec![("x-atlassian-token", "no-check")],
-        body: json!({
-            "key": bitbucket_key(&update.key.context, bitbucket_cloud::KEY_LIMIT),
-            "state": state(update.state),
-            "name": truncate_chars(&update.key.context, TEXT_LIMIT),
-            "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
-            "url": url,
-        }),
+        body: bitbucket_cloud::build_status(update, state(update.state), url),
     }))
 }
 

@@ -17,14 +17,9 @@ use crate::plan::StatusUpdate;
 /// Longest context and description sent (255 is what Gitea's forms and most databases allow).
 pub const TEXT_LIMIT: usize = 255;
 
-/// Gitea's state for a neutral state.
+/// Gitea's state for a neutral state: GitHub's vocabulary.
 pub fn state(state: CommitState) -> &'static str {
-    match state {
-        CommitState::Pending => "pending",
-        CommitState::Success => "success",
-        CommitState::Failure => "failure",
-        CommitState::Canceled => "error",
-    }
+    super::github::state(state)
 }
 
 /// The request creating `update`'s status (pure).
