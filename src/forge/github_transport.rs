@@ -70,13 +70,14 @@ impl GitHubTransport {
             })?
             .build()
             .map_err(|e| GitHubSetupError::Client(error_chain(&e)))?;
+        let accepted = ForgeKind::GitHub.accepts(credential_kind(&forge.credentials));
         let auth = match &forge.credentials {
-            Credentials::Token(r) => GitHubAuth::Token(sources.source(r)),
+            Credentials::Token(r) if accepted => GitHubAuth::Token(sources.source(r)),
             Credentials::GitHubApp {
                 app_id,
                 installation_id,
                 private_key,
-            } => GitHubAuth::App(GitHubApp::new(
+            } if accepted => GitHubAuth::App(GitHubApp::new(
                 *app_id,
                 *installation_id,
                 sources.source(private_key),

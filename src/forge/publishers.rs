@@ -340,3 +340,6 @@ pub(super) fn log_outcome(update: &StatusUpdate, outcome: &DeliveryOutcome) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

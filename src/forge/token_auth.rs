@@ -54,12 +54,13 @@ impl TokenAuth {
         forge: &ForgeConfig,
         sources: &CredentialSources,
     ) -> Result<TokenAuth, UnsupportedCredential> {
+        let accepted = forge.kind.accepts(credential_kind(&forge.credentials));
         match &forge.credentials {
-            Credentials::Token(r) => Ok(TokenAuth::Token(
+            Credentials::Token(r) if accepted => Ok(TokenAuth::Token(
                 forge.kind.profile().token_form,
                 sources.source(r),
             )),
-            Credentials::Basic { username, password } => Ok(TokenAuth::Basic {
+            Credentials::Basic { username, password } if accepted => Ok(TokenAuth::Basic {
                 username: username.clone(),
                 password: sources.source(password),
             }),
