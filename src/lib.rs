@@ -6,7 +6,9 @@
 //! [`ledger`] of what was last posted, and the forge publishers post only the changes.
 
 pub mod assess;
+pub mod backoff;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod flux;

@@ -70,7 +70,7 @@ async fn push_within(
         Bytes::from(metrics),
     );
     let sent = match tokio::time::timeout(timeout, send).await {
-        Ok(sent) => sent,
+        Ok(sent) => sent.map_err(|e| e.to_string()),
         Err(_) => Err(format!("no answer within {}s", timeout.as_secs_f64())),
     }
     .map_err(|problem| PushError::Failed {

@@ -23,6 +23,7 @@ use http_body_util::BodyExt;
 pub use failure::{ListTarget, ReadErrorKind, ReadFailure};
 
 use super::Snapshot;
+use crate::backoff::{Backoff, Grain, equal_jitter};
 use crate::config::Config;
 use crate::flux::FluxKind;
 use failure::{status_failure, status_message};
@@ -82,14 +83,12 @@ impl RetryPolicy {
     /// The wait before retry number `retry` (0-based), with jitter so that many exporters do
     /// not retry in step.
     fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let exponential = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.min(16)))
-            .min(self.max_backoff);
-        let base = retry_after.map_or(exponential, |r| r.min(self.max_backoff));
-        let half = base / 2;
-        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(fastrand::u64(0..=jitter_nanos))
+        let backoff = Backoff {
+            base: self.initial_backoff,
+            max: self.max_backoff,
+        };
+        let step = retry_after.map_or_else(|| backoff.step(retry), |r| r.min(self.max_backoff));
+        equal_jitter(step, Grain::Nanos, fastrand::u64)
     }
 }
 
@@ -409,30 +408,12 @@ enum TransportError {
 
 /// A transport error with its causes, which name the address and the OS error.
 fn describe_kube_error(error: &kube::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::forge::text::error_chain(error)
 }
 
 /// Percent-encodes a query parameter value (everything but RFC 3986 unreserved characters).
 fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::forge::text::percent_encode(value)
 }
 
 #[cfg(test)]

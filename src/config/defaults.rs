@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::RateLimit;
 use crate::flux::FluxKind;
 
 /// Cluster name when `cluster` is not given.
@@ -81,32 +80,10 @@ pub const SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// `forges[].requestTimeout` when not given.
 pub const FORGE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `forges[].rateLimit` of a GitHub forge: GitHub's documented secondary limits for
-/// content-creating requests.
-pub const GITHUB_RATE_LIMIT: RateLimit = RateLimit {
-    per_minute: 80,
-    per_hour: 500,
-    concurrency: 1,
-};
-
-/// `forges[].rateLimit` of a Bitbucket Cloud forge: its hourly budget with headroom.
-pub const BITBUCKET_CLOUD_RATE_LIMIT: RateLimit = RateLimit {
-    per_minute: 60,
-    per_hour: 900,
-    concurrency: 1,
-};
-
-/// `forges[].rateLimit` of any other forge: a polite default.
-pub const OTHER_FORGE_RATE_LIMIT: RateLimit = RateLimit {
-    per_minute: 120,
-    per_hour: 3000,
-    concurrency: 1,
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, LedgerBackend};
+    use crate::config::{Config, LedgerBackend, RateLimit};
 
     #[test]
     fn the_built_in_configuration_is_made_of_these_defaults() {
@@ -144,8 +121,22 @@ mod tests {
             "c.yaml",
         )
         .unwrap();
-        assert_eq!(config.forges[0].rate_limit, BITBUCKET_CLOUD_RATE_LIMIT);
-        assert_eq!(config.forges[1].rate_limit, OTHER_FORGE_RATE_LIMIT);
+        assert_eq!(
+            config.forges[0].rate_limit,
+            RateLimit {
+                per_minute: 60,
+                per_hour: 900,
+                concurrency: 1
+            }
+        );
+        assert_eq!(
+            config.forges[1].rate_limit,
+            RateLimit {
+                per_minute: 120,
+                per_hour: 3000,
+                concurrency: 1
+            }
+        );
         assert_eq!(config.forges[0].request_timeout, FORGE_REQUEST_TIMEOUT);
         assert_eq!(config.forges[0].host, "bitbucket.org");
         assert_eq!(config.forges[0].api_url, "https://api.bitbucket.org");

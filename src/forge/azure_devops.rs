@@ -5,16 +5,16 @@
 //! superseded. The context splits at its last `/` into `genre` and `name` (genre `flux` when
 //! it has none). API version 7.1; the PAT goes as HTTP Basic with an empty user.
 
-use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Failure, ForgeResponse};
-use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
+use super::answer::{Failure, ForgeResponse, ReadAnswer};
+use super::dialect::{Dialect, repository_segments, state_description};
+use super::read_back::{self, ReadBack, ShownStatus, UnreadableAnswer};
+use super::request::{Prepared, StatusRequest};
 use super::text::{encode_segment, fit_context, truncate_chars};
-use super::token_auth::TokenTransport;
-use super::{Prepared, Publisher, StatusRequest, repository_segments_min, state_description};
 use crate::model::CommitState;
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 
 /// The REST API version requested.
@@ -44,7 +44,7 @@ pub fn genre_and_name(context: &str) -> (String, String) {
 
 /// The statuses collection of `update`'s commit, without a query.
 fn statuses_path(update: &StatusUpdate) -> Result<String, Failure> {
-    let parts = repository_segments_min(&update.key.repository, 3, "org/project/repository")?;
+    let parts = repository_segments(ForgeKind::AzureDevOps, &update.key.repository)?;
     let (repo, scope) = parts
         .split_last()
         .ok_or_else(|| Failure::Invalid("empty repository".into()))?;
@@ -78,12 +78,10 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
     if let Some(url) = &update.target_url {
         body["targetUrl"] = json!(url);
     }
-    Ok(Prepared::Send(StatusRequest {
-        method: http::Method::POST,
-        path: format!("{path}?api-version={API_VERSION}"),
-        headers: Vec::new(),
+    Ok(Prepared::Send(StatusRequest::post(
+        format!("{path}?api-version={API_VERSION}"),
         body,
-    }))
+    )))
 }
 
 /// Statuses per page of a read-back.
@@ -157,69 +155,9 @@ pub fn sign_in_page_is_unauthorized(response: ForgeResponse) -> ForgeResponse {
     }
 }
 
-/// The Azure DevOps publisher.
-#[derive(Debug)]
-pub struct AzureDevOps {
-    transport: TokenTransport,
-}
-
-impl AzureDevOps {
-    pub(crate) fn new(transport: TokenTransport) -> AzureDevOps {
-        AzureDevOps { transport }
-    }
-}
-
-impl Publisher for AzureDevOps {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update)
-    }
-
-    fn send<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(async move {
-            let response = self.transport.send(request).await?;
-            Ok(sign_in_page_is_unauthorized(response))
-        })
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        read_request(update, page).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(async move {
-            let answer = self.transport.read(request).await?;
-            Ok(ReadAnswer {
-                response: sign_in_page_is_unauthorized(answer.response),
-                body: answer.body,
-            })
-        })
-    }
-
-    fn read_back(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        read_back(update, page, answer)
-    }
-
-    fn credential_refused(&self) {
-        self.transport.invalidate();
-    }
-}
+/// The Azure DevOps dialect.
+pub const DIALECT: Dialect = Dialect::new(|update, _| prepare(update), read_request, read_back)
+    .interpret(sign_in_page_is_unauthorized);
 
 #[cfg(test)]
 mod tests {

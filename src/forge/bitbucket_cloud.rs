@@ -5,16 +5,16 @@
 //! the readable `name`. A `url` is required in practice; without a configured target URL the
 //! commit's page is linked.
 
-use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Failure, ForgeResponse};
-use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
+use super::answer::{Failure, ReadAnswer};
+use super::dialect::{Dialect, Pages, repository_pair};
+use super::read_back::{self, ReadBack, ShownStatus, UnreadableAnswer};
+use super::request::{Prepared, StatusRequest};
 use super::text::{bitbucket_key, encode_segment, truncate_chars};
-use super::token_auth::TokenTransport;
-use super::{Prepared, Publisher, StatusRequest, repository_segments};
 use crate::model::CommitState;
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 
 /// Longest build key Bitbucket accepts.
@@ -35,8 +35,7 @@ pub fn state(state: CommitState) -> &'static str {
 
 /// The request creating `update`'s status (pure).
 pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
-    let [workspace, slug] =
-        repository_segments::<2>(&update.key.repository, "workspace/repository")?;
+    let [workspace, slug] = repository_pair(ForgeKind::BitbucketCloud, &update.key.repository)?;
     let (workspace, slug) = (encode_segment(workspace), encode_segment(slug));
     let url = update.target_url.clone().unwrap_or_else(|| {
         format!(
@@ -44,28 +43,31 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
             update.key.host, update.key.sha
         )
     });
-    Ok(Prepared::Send(StatusRequest {
-        method: http::Method::POST,
-        path: format!(
+    Ok(Prepared::Send(StatusRequest::post(
+        format!(
             "/2.0/repositories/{workspace}/{slug}/commit/{}/statuses/build",
             update.key.sha
         ),
-        headers: Vec::new(),
-        body: json!({
-            "key": bitbucket_key(&update.key.context, KEY_LIMIT),
-            "state": state(update.state),
-            "name": truncate_chars(&update.key.context, TEXT_LIMIT),
-            "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
-            "url": url,
-        }),
-    }))
+        build_status(update, state(update.state), url),
+    )))
+}
+
+/// A build status as Bitbucket Cloud and Server both take it: the key, the state, the context
+/// as the readable name, the description and the link.
+pub(crate) fn build_status(update: &StatusUpdate, state: &str, url: String) -> serde_json::Value {
+    json!({
+        "key": bitbucket_key(&update.key.context, KEY_LIMIT),
+        "state": state,
+        "name": truncate_chars(&update.key.context, TEXT_LIMIT),
+        "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
+        "url": url,
+    })
 }
 
 /// The request reading the build status keyed as `update`'s context (pure). The key goes as
 /// one encoded path segment (a context of up to 40 characters may contain `/`).
 pub fn read_request(update: &StatusUpdate) -> Result<StatusRequest, Failure> {
-    let [workspace, slug] =
-        repository_segments::<2>(&update.key.repository, "workspace/repository")?;
+    let [workspace, slug] = repository_pair(ForgeKind::BitbucketCloud, &update.key.repository)?;
     Ok(read_back::get(format!(
         "/2.0/repositories/{}/{}/commit/{}/statuses/build/{}",
         encode_segment(workspace),
@@ -95,64 +97,13 @@ pub fn read_back(answer: &ReadAnswer) -> Result<ReadBack, UnreadableAnswer> {
     }))
 }
 
-/// The Bitbucket Cloud publisher.
-#[derive(Debug)]
-pub struct BitbucketCloud {
-    transport: TokenTransport,
-}
-
-impl BitbucketCloud {
-    pub(crate) fn new(transport: TokenTransport) -> BitbucketCloud {
-        BitbucketCloud { transport }
-    }
-}
-
-impl Publisher for BitbucketCloud {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update)
-    }
-
-    fn send<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(self.transport.send(request))
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        // One status per key: there is only one page.
-        if page > 1 {
-            return Ok(None);
-        }
-        read_request(update).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(self.transport.read(request))
-    }
-
-    fn read_back(
-        &self,
-        _update: &StatusUpdate,
-        _page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        read_back(answer)
-    }
-
-    fn credential_refused(&self) {
-        self.transport.invalidate();
-    }
-}
+/// The Bitbucket Cloud dialect: one status per key.
+pub const DIALECT: Dialect = Dialect::new(
+    |update, _| prepare(update),
+    |update, _| read_request(update),
+    |_, _, answer| read_back(answer),
+)
+.pages(Pages::One);
 
 #[cfg(test)]
 mod tests {

@@ -6,19 +6,18 @@
 //! required; without a configured target URL (or one over the server's 450 characters) the
 //! commit's page on the server is linked.
 
-use futures_util::future::BoxFuture;
-use serde_json::json;
-
-use super::http::{Failure, ForgeResponse};
-use super::read_back::{self, ReadAnswer, ReadBack, UnreadableAnswer};
-use super::text::{bitbucket_key, encode_query_value, encode_segment, truncate_chars};
-use super::token_auth::TokenTransport;
-use super::{Prepared, Publisher, StatusRequest, bitbucket_cloud, repository_segments};
+use super::answer::Failure;
+use super::bitbucket_cloud;
+use super::dialect::{Dialect, Pages, repository_pair};
+use super::read_back;
+use super::request::{Prepared, StatusRequest};
+use super::text::{bitbucket_key, encode_query_value, encode_segment};
 use crate::model::CommitState;
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 
-/// Longest name and description the server accepts.
-pub const TEXT_LIMIT: usize = 255;
+/// Longest name and description the server accepts (Bitbucket Cloud's limit too).
+pub const TEXT_LIMIT: usize = bitbucket_cloud::TEXT_LIMIT;
 /// Longest URL the server accepts.
 pub const URL_LIMIT: usize = 450;
 
@@ -32,7 +31,7 @@ pub fn state(state: CommitState) -> &'static str {
 
 /// The request creating `update`'s status (pure); `web_url` is the server's base URL.
 pub fn prepare(update: &StatusUpdate, web_url: &str) -> Result<Prepared, Failure> {
-    let [project, slug] = repository_segments::<2>(&update.key.repository, "PROJECT/repository")?;
+    let [project, slug] = repository_pair(ForgeKind::BitbucketServer, &update.key.repository)?;
     let (project, slug) = (encode_segment(project), encode_segment(slug));
     let url = update
         .target_url
@@ -51,19 +50,13 @@ pub fn prepare(update: &StatusUpdate, web_url: &str) -> Result<Prepared, Failure
             update.key.sha
         ),
         headers: vec![("x-atlassian-token", "no-check")],
-        body: json!({
-            "key": bitbucket_key(&update.key.context, bitbucket_cloud::KEY_LIMIT),
-            "state": state(update.state),
-            "name": truncate_chars(&update.key.context, TEXT_LIMIT),
-            "description": truncate_chars(update.description.trim(), TEXT_LIMIT),
-            "url": url,
-        }),
+        body: bitbucket_cloud::build_status(update, state(update.state), url),
     }))
 }
 
 /// The request reading the build status keyed as `update`'s context (pure).
 pub fn read_request(update: &StatusUpdate) -> Result<StatusRequest, Failure> {
-    let [project, slug] = repository_segments::<2>(&update.key.repository, "PROJECT/repository")?;
+    let [project, slug] = repository_pair(ForgeKind::BitbucketServer, &update.key.repository)?;
     Ok(read_back::get(format!(
         "/rest/api/latest/projects/{}/repos/{}/commits/{}/builds?key={}",
         encode_segment(project),
@@ -76,64 +69,13 @@ pub fn read_request(update: &StatusUpdate) -> Result<StatusRequest, Failure> {
     )))
 }
 
-/// The Bitbucket Server publisher.
-#[derive(Debug)]
-pub struct BitbucketServer {
-    transport: TokenTransport,
-}
-
-impl BitbucketServer {
-    pub(crate) fn new(transport: TokenTransport) -> BitbucketServer {
-        BitbucketServer { transport }
-    }
-}
-
-impl Publisher for BitbucketServer {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update, self.transport.api_url())
-    }
-
-    fn send<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(self.transport.send(request))
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        // One status per key: there is only one page.
-        if page > 1 {
-            return Ok(None);
-        }
-        read_request(update).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(self.transport.read(request))
-    }
-
-    fn read_back(
-        &self,
-        _update: &StatusUpdate,
-        _page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        bitbucket_cloud::read_back(answer)
-    }
-
-    fn credential_refused(&self) {
-        self.transport.invalidate();
-    }
-}
+/// The Bitbucket Server dialect: one status per key, read as Bitbucket Cloud's.
+pub const DIALECT: Dialect = Dialect::new(
+    prepare,
+    |update, _| read_request(update),
+    |_, _, answer| bitbucket_cloud::read_back(answer),
+)
+.pages(Pages::One);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::clock::{Clock, TokioClock};
+use crate::clock::{Clock, TokioClock};
 use crate::config::SecretRef;
 use crate::secret::SecretString;
 
@@ -301,7 +301,7 @@ fn kube_problem(err: &kube::Error) -> String {
         },
         other => format!(
             "cannot read it from the API server: {}",
-            super::http::error_chain(other)
+            super::text::error_chain(other)
         ),
     }
 }

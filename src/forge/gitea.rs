@@ -3,53 +3,38 @@
 //! States: pending, success, failure; canceled becomes `error` saying the commit was
 //! superseded. Token credentials go as `Authorization: token <token>`.
 
-use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::http::{Failure, ForgeResponse};
-use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
-use super::text::{encode_segment, fit_context, truncate_chars};
-use super::token_auth::TokenTransport;
-use super::{Prepared, Publisher, StatusRequest, repository_segments, state_description};
+use super::answer::{Failure, ReadAnswer};
+use super::dialect::{Dialect, context_status_body, repository_pair};
+use super::read_back::{self, ReadBack, ShownStatus, UnreadableAnswer};
+use super::request::{Prepared, StatusRequest};
+use super::text::{encode_segment, fit_context};
 use crate::model::CommitState;
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 
 /// Longest context and description sent (255 is what Gitea's forms and most databases allow).
 pub const TEXT_LIMIT: usize = 255;
 
-/// Gitea's state for a neutral state.
+/// Gitea's state for a neutral state: GitHub's vocabulary.
 pub fn state(state: CommitState) -> &'static str {
-    match state {
-        CommitState::Pending => "pending",
-        CommitState::Success => "success",
-        CommitState::Failure => "failure",
-        CommitState::Canceled => "error",
-    }
+    super::github::state(state)
 }
 
 /// The request creating `update`'s status (pure).
 pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
-    let [owner, repo] = repository_segments::<2>(&update.key.repository, "owner/repository")?;
-    let mut body = json!({
-        "state": state(update.state),
-        "context": fit_context(&update.key.context, TEXT_LIMIT),
-        "description": truncate_chars(&state_description(update), TEXT_LIMIT),
-    });
-    if let Some(url) = &update.target_url {
-        body["target_url"] = json!(url);
-    }
-    Ok(Prepared::Send(StatusRequest {
-        method: http::Method::POST,
-        path: format!(
+    let [owner, repo] = repository_pair(ForgeKind::Gitea, &update.key.repository)?;
+    let body = context_status_body(update, state(update.state), (TEXT_LIMIT, TEXT_LIMIT));
+    Ok(Prepared::Send(StatusRequest::post(
+        format!(
             "/api/v1/repos/{}/{}/statuses/{}",
             encode_segment(owner),
             encode_segment(repo),
             update.key.sha
         ),
-        headers: Vec::new(),
         body,
-    }))
+    )))
 }
 
 /// Statuses per page of a read-back (Gitea's default maximum).
@@ -58,7 +43,7 @@ pub const READ_PAGE_SIZE: usize = 50;
 /// The request reading page `page` of the commit's combined status: the latest status of each
 /// context (pure).
 pub fn read_request(update: &StatusUpdate, page: u32) -> Result<StatusRequest, Failure> {
-    let [owner, repo] = repository_segments::<2>(&update.key.repository, "owner/repository")?;
+    let [owner, repo] = repository_pair(ForgeKind::Gitea, &update.key.repository)?;
     Ok(read_back::get(format!(
         "/api/v1/repos/{}/{}/commits/{}/status?page={page}&limit={READ_PAGE_SIZE}",
         encode_segment(owner),
@@ -100,60 +85,8 @@ pub fn read_back(
     })
 }
 
-/// The Gitea publisher.
-#[derive(Debug)]
-pub struct Gitea {
-    transport: TokenTransport,
-}
-
-impl Gitea {
-    pub(crate) fn new(transport: TokenTransport) -> Gitea {
-        Gitea { transport }
-    }
-}
-
-impl Publisher for Gitea {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update)
-    }
-
-    fn send<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(self.transport.send(request))
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        read_request(update, page).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(self.transport.read(request))
-    }
-
-    fn read_back(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        read_back(update, page, answer)
-    }
-
-    fn credential_refused(&self) {
-        self.transport.invalidate();
-    }
-}
+/// The Gitea (and Forgejo) dialect.
+pub const DIALECT: Dialect = Dialect::new(|update, _| prepare(update), read_request, read_back);
 
 #[cfg(test)]
 mod tests {

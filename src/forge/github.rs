@@ -1,27 +1,19 @@
-//! GitHub and GitHub Enterprise Server, through octocrab.
+//! GitHub and GitHub Enterprise Server: the dialect (sent through octocrab, see
+//! [`super::github_transport`]).
 //!
 //! States: pending, success, failure; canceled becomes `error` with a description that says
 //! the commit was superseded (GitHub has no canceled state). Descriptions are cut to 140
-//! characters and contexts fitted to 255. Authentication is a token or a GitHub App
-//! installation token; octocrab's own auth and retry layers are not used, so that pacing,
-//! retries and credential refresh stay ours.
+//! characters and contexts fitted to 255.
 
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
-use octocrab::Octocrab;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::clock::Clock;
-use super::credentials::{CredentialSources, SecretSource};
-use super::github_app::{AppToken, GitHubApp};
-use super::http::{Failure, ForgeResponse, error_chain, reduce, sensitive};
-use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
-use super::text::{fit_context, truncate_chars};
-use super::{Prepared, Publisher, StatusRequest, repository_segments, state_description};
-use crate::config::{Credentials, ForgeConfig};
+use super::answer::{Failure, ReadAnswer};
+use super::dialect::{Dialect, context_status_body, repository_pair};
+use super::read_back::{self, ReadBack, ShownStatus, UnreadableAnswer};
+use super::request::{Prepared, StatusRequest};
+use super::text::{encode_segment, fit_context};
 use crate::model::CommitState;
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 
 /// Longest description GitHub accepts.
@@ -43,27 +35,19 @@ pub fn state(state: CommitState) -> &'static str {
 
 /// The request creating `update`'s status (pure).
 pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
-    let [owner, repo] = repository_segments::<2>(&update.key.repository, "owner/repository")?;
+    let [owner, repo] = repository_pair(ForgeKind::GitHub, &update.key.repository)?;
     let path = format!(
         "/repos/{}/{}/statuses/{}",
-        super::text::encode_segment(owner),
-        super::text::encode_segment(repo),
+        encode_segment(owner),
+        encode_segment(repo),
         update.key.sha
     );
-    let mut body = json!({
-        "state": state(update.state),
-        "context": fit_context(&update.key.context, CONTEXT_LIMIT),
-        "description": truncate_chars(&state_description(update), DESCRIPTION_LIMIT),
-    });
-    if let Some(url) = &update.target_url {
-        body["target_url"] = json!(url);
-    }
-    Ok(Prepared::Send(StatusRequest {
-        method: http::Method::POST,
-        path,
-        headers: Vec::new(),
-        body,
-    }))
+    let body = context_status_body(
+        update,
+        state(update.state),
+        (CONTEXT_LIMIT, DESCRIPTION_LIMIT),
+    );
+    Ok(Prepared::Send(StatusRequest::post(path, body)))
 }
 
 /// Statuses per page of a read-back (GitHub's most).
@@ -72,11 +56,11 @@ pub const READ_PAGE_SIZE: usize = 100;
 /// The request reading page `page` of the commit's combined status: the latest status of each
 /// context (pure).
 pub fn read_request(update: &StatusUpdate, page: u32) -> Result<StatusRequest, Failure> {
-    let [owner, repo] = repository_segments::<2>(&update.key.repository, "owner/repository")?;
+    let [owner, repo] = repository_pair(ForgeKind::GitHub, &update.key.repository)?;
     Ok(read_back::get(format!(
         "/repos/{}/{}/commits/{}/status?per_page={READ_PAGE_SIZE}&page={page}",
-        super::text::encode_segment(owner),
-        super::text::encode_segment(repo),
+        encode_segment(owner),
+        encode_segment(repo),
         update.key.sha
     )))
 }
@@ -123,157 +107,13 @@ pub fn read_back(
     })
 }
 
-enum GitHubAuth {
-    Token(SecretSource),
-    App(GitHubApp),
-}
-
-/// The GitHub publisher.
-pub struct GitHub {
-    crab: Octocrab,
-    auth: GitHubAuth,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for GitHub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHub").finish_non_exhaustive()
-    }
-}
-
-impl GitHub {
-    /// A publisher for `forge`, whose credential is read from `sources` when first needed.
-    pub fn new(
-        forge: &ForgeConfig,
-        sources: &CredentialSources,
-        clock: Arc<dyn Clock>,
-    ) -> Result<GitHub, String> {
-        let crab = octocrab::Octocrab::builder()
-            .base_uri(forge.api_url.as_str())
-            .map_err(|e| format!("apiUrl `{}`: {e}", forge.api_url))?
-            .build()
-            .map_err(|e| format!("cannot build the GitHub client: {}", error_chain(&e)))?;
-        let auth = match &forge.credentials {
-            Credentials::Token(r) => GitHubAuth::Token(sources.source(r)),
-            Credentials::GitHubApp {
-                app_id,
-                installation_id,
-                private_key,
-            } => GitHubAuth::App(GitHubApp::new(
-                *app_id,
-                *installation_id,
-                sources.source(private_key),
-            )),
-            Credentials::Basic { .. } => {
-                return Err("basic credentials do not work with GitHub (use token)".into());
-            }
-        };
-        Ok(GitHub { crab, auth, clock })
-    }
-}
-
-impl GitHub {
-    /// Sends `request` once with the credential; the answer and its body.
-    async fn call(
-        &self,
-        update: &StatusUpdate,
-        request: &StatusRequest,
-    ) -> Result<ReadAnswer, Failure> {
-        let token = match &self.auth {
-            GitHubAuth::Token(source) => source.get().await?,
-            GitHubAuth::App(app) => {
-                let [owner, repo] =
-                    repository_segments::<2>(&update.key.repository, "owner/repository")?;
-                match app
-                    .installation_token(&self.crab, self.clock.as_ref(), owner, repo)
-                    .await?
-                {
-                    AppToken::Token(token) => token,
-                    AppToken::Refused(response) => return Ok(ReadAnswer::without_body(response)),
-                }
-            }
-        };
-        let value = format!("Bearer {}", token.expose());
-        let secrets = vec![value.clone(), token.expose().to_string()];
-        let builder = http::Request::builder()
-            .method(request.method.clone())
-            .uri(request.path.as_str())
-            .header(http::header::AUTHORIZATION, sensitive(&value)?)
-            .header(http::header::ACCEPT, "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION);
-        let http_request = if request.body.is_null() {
-            builder.body(String::new())
-        } else {
-            let body = serde_json::to_string(&request.body)
-                .map_err(|e| Failure::Invalid(e.to_string()))?;
-            builder
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body)
-        }
-        .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        execute(&self.crab, http_request, &secrets, self.clock.as_ref()).await
-    }
-}
-
-impl Publisher for GitHub {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update)
-    }
-
-    fn send<'a>(
-        &'a self,
-        update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(async move { Ok(self.call(update, request).await?.response) })
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        read_request(update, page).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(self.call(update, request))
-    }
-
-    fn read_back(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        read_back(update, page, answer)
-    }
-
-    fn credential_refused(&self) {
-        match &self.auth {
-            GitHubAuth::Token(source) => source.invalidate(),
-            GitHubAuth::App(app) => app.invalidate(),
-        }
-    }
-}
-
-/// Sends one request through octocrab, reducing the answer; `secrets` stay out of messages.
-pub(super) async fn execute(
-    crab: &Octocrab,
-    request: http::Request<String>,
-    secrets: &[String],
-    clock: &dyn Clock,
-) -> Result<ReadAnswer, Failure> {
-    let (response, body) = reduce(crab.execute(request).await, secrets, || clock.wall()).await?;
-    Ok(ReadAnswer { response, body })
-}
+/// The GitHub dialect.
+pub const DIALECT: Dialect = Dialect::new(|update, _| prepare(update), read_request, read_back);
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::forge::read_back::tests::answer;
     use crate::forge::tests::update;

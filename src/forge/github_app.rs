@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 
-use super::clock::Clock;
+use super::answer::{Failure, ForgeResponse};
 use super::credentials::SecretSource;
 use super::github::API_VERSION;
-use super::http::{Failure, ForgeResponse, sensitive};
+use super::http::{reduce, sensitive};
 use super::text::encode_segment;
+use crate::clock::Clock;
 use crate::secret::SecretString;
 
 /// A token is renewed once it has less than this left.
@@ -113,15 +114,11 @@ impl GitHubApp {
                     encode_segment(owner),
                     encode_segment(repo)
                 );
-                let (response, body) = self
-                    .app_request(crab, clock, http::Method::GET, &path, None)
-                    .await?;
-                if !response.is_success() {
-                    return Ok(AppToken::Refused(self.refused(
-                        response,
-                        &format!("looking up the installation for {owner}"),
-                    )));
-                }
+                let doing = format!("looking up the installation for {owner}");
+                let body = match self.app_request(crab, clock, &path, None, &doing).await? {
+                    Ok(body) => body,
+                    Err(refused) => return Ok(AppToken::Refused(refused)),
+                };
                 let found: Installation = serde_json::from_slice(&body).map_err(|e| {
                     Failure::Transport(format!(
                         "GitHub App {}: unreadable installation for {owner}: {e}",
@@ -144,15 +141,14 @@ impl GitHubApp {
         let path = format!("/app/installations/{installation}/access_tokens");
         // Ask only for what we use: the token can write commit statuses and nothing else.
         let body = serde_json::json!({"permissions": {"statuses": "write"}});
-        let (response, bytes) = self
-            .app_request(crab, clock, http::Method::POST, &path, Some(&body))
-            .await?;
-        if !response.is_success() {
-            return Ok(AppToken::Refused(self.refused(
-                response,
-                &format!("exchanging a token for installation {installation}"),
-            )));
-        }
+        let doing = format!("exchanging a token for installation {installation}");
+        let bytes = match self
+            .app_request(crab, clock, &path, Some(&body), &doing)
+            .await?
+        {
+            Ok(bytes) => bytes,
+            Err(refused) => return Ok(AppToken::Refused(refused)),
+        };
         let issued: AccessToken = serde_json::from_slice(&bytes).map_err(|_| {
             Failure::Transport(format!(
                 "GitHub App {}: unreadable installation token answer",
@@ -215,15 +211,20 @@ impl GitHubApp {
         })
     }
 
-    /// A request authenticated as the app itself; the answer and its raw body.
+    /// A request authenticated as the app itself, `GET` or (with a body) `POST`, while
+    /// `doing` something: the body of a success, or the refusal saying what was being done.
     async fn app_request(
         &self,
         crab: &Octocrab,
         clock: &dyn Clock,
-        method: http::Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<(ForgeResponse, bytes::Bytes), Failure> {
+        doing: &str,
+    ) -> Result<Result<bytes::Bytes, ForgeResponse>, Failure> {
+        let method = match body {
+            Some(_) => http::Method::POST,
+            None => http::Method::GET,
+        };
         let pem = self.private_key.get().await?;
         let jwt = self.jwt(&pem, clock.wall())?;
         let value = format!("Bearer {jwt}");
@@ -241,6 +242,12 @@ impl GitHubApp {
         let request = builder
             .body(payload)
             .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        super::http::reduce(crab.execute(request).await, &secrets, || clock.wall()).await
+        let (response, bytes) =
+            reduce(crab.execute(request).await, &secrets, || clock.wall()).await?;
+        if response.is_success() {
+            Ok(Ok(bytes))
+        } else {
+            Ok(Err(self.refused(response, doing)))
+        }
     }
 }

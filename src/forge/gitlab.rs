@@ -7,15 +7,15 @@
 //! lost ledger) counts as delivered. Name, description and target URL are limited to 255
 //! characters.
 
-use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Failure, ForgeResponse};
-use super::read_back::{self, ReadAnswer, ReadBack, ShownStatus, UnreadableAnswer};
+use super::answer::{Failure, ForgeResponse, ReadAnswer};
+use super::dialect::{Dialect, repository_segments};
+use super::read_back::{self, ReadBack, ShownStatus, UnreadableAnswer};
+use super::request::{Prepared, StatusRequest};
 use super::text::{encode_query_value, encode_segment, fit_context, truncate_chars};
-use super::token_auth::TokenTransport;
-use super::{Prepared, Publisher, StatusRequest, repository_segments_min};
+use crate::model::ForgeKind;
 use crate::model::StatusUpdate;
 use crate::model::{CommitState, reasons};
 
@@ -56,12 +56,10 @@ pub fn prepare(update: &StatusUpdate) -> Result<Prepared, Failure> {
     {
         body["target_url"] = json!(url);
     }
-    Ok(Prepared::Send(StatusRequest {
-        method: http::Method::POST,
-        path: format!("/api/v4/projects/{project}/statuses/{}", update.key.sha),
-        headers: Vec::new(),
+    Ok(Prepared::Send(StatusRequest::post(
+        format!("/api/v4/projects/{project}/statuses/{}", update.key.sha),
         body,
-    }))
+    )))
 }
 
 /// The project as a path segment: its numeric id, or its URL-encoded full path.
@@ -70,7 +68,7 @@ fn project(update: &StatusUpdate) -> Result<String, Failure> {
     if !repository.is_empty() && repository.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(repository.clone());
     }
-    let parts = repository_segments_min(repository, 2, "group[/subgroup...]/project")?;
+    let parts = repository_segments(ForgeKind::GitLab, repository)?;
     Ok(encode_segment(&parts.join("/")))
 }
 
@@ -127,64 +125,9 @@ pub fn is_already_in_progress(update: &StatusUpdate, response: &ForgeResponse) -
             || response.message.contains("from :running"))
 }
 
-/// The GitLab publisher.
-#[derive(Debug)]
-pub struct GitLab {
-    transport: TokenTransport,
-}
-
-impl GitLab {
-    pub(crate) fn new(transport: TokenTransport) -> GitLab {
-        GitLab { transport }
-    }
-}
-
-impl Publisher for GitLab {
-    fn prepare(&self, update: &StatusUpdate) -> Result<Prepared, Failure> {
-        prepare(update)
-    }
-
-    fn send<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ForgeResponse, Failure>> {
-        Box::pin(self.transport.send(request))
-    }
-
-    fn prepare_read(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-    ) -> Result<Option<StatusRequest>, Failure> {
-        read_request(update, page).map(Some)
-    }
-
-    fn read<'a>(
-        &'a self,
-        _update: &'a StatusUpdate,
-        request: &'a StatusRequest,
-    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
-        Box::pin(self.transport.read(request))
-    }
-
-    fn read_back(
-        &self,
-        update: &StatusUpdate,
-        page: u32,
-        answer: &ReadAnswer,
-    ) -> Result<ReadBack, UnreadableAnswer> {
-        read_back(update, page, answer)
-    }
-
-    fn already_current(&self, update: &StatusUpdate, response: &ForgeResponse) -> bool {
-        is_already_in_progress(update, response)
-    }
-
-    fn credential_refused(&self) {
-        self.transport.invalidate();
-    }
-}
+/// The GitLab dialect.
+pub const DIALECT: Dialect = Dialect::new(|update, _| prepare(update), read_request, read_back)
+    .already_current(is_already_in_progress);
 
 #[cfg(test)]
 mod tests {

@@ -1,237 +1,44 @@
 //! The HTTP edge shared by the forges other than GitHub: one hyper client on rustls with ring
-//! (native roots; plain http only reaches the loopback addresses the configuration allows),
-//! and what every forge's answer is reduced to: a status, rate-limit signals and a message.
+//! (native roots; plain http only reaches the loopback addresses the configuration allows).
+//! Answers are reduced to a [`ForgeResponse`] (see [`super::answer`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::credentials::CredentialError;
-use super::read_back::ReadAnswer;
-use super::text::redact;
-
-/// `text` with each of `secrets` removed.
-pub fn redact_all(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(text.to_string(), |acc, secret| redact(&acc, secret))
-}
+use super::answer::{Failure, ForgeResponse, ReadAnswer, redact_all};
+use super::text::error_chain;
 
 /// Most of an answer's body we read: enough for any error document.
 const MAX_BODY: usize = 64 * 1024;
-/// Longest forge message carried into an error.
-const MAX_MESSAGE: usize = 300;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("flux-status-exporter/", env!("CARGO_PKG_VERSION"));
-
-/// What a forge's `Retry-After` said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAfter {
-    /// Wait this many seconds.
-    Seconds(u64),
-    /// Wait until this time (an HTTP date).
-    At(SystemTime),
-}
-
-/// Rate-limit signals in an answer's headers: `Retry-After`, GitHub/Gitea/Azure's
-/// `X-RateLimit-*`, GitLab's `RateLimit-*`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateLimitInfo {
-    /// Requests allowed per window.
-    pub limit: Option<u64>,
-    /// Requests left in the current window.
-    pub remaining: Option<u64>,
-    /// When the budget refills, as epoch seconds.
-    pub reset_epoch: Option<u64>,
-    /// `Retry-After`, when given.
-    pub retry_after: Option<RetryAfter>,
-}
-
-impl RateLimitInfo {
-    /// Reads the signals from `headers`; `now` turns a relative reset into an epoch.
-    pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> RateLimitInfo {
-        let number = |names: &[&str]| {
-            names.iter().find_map(|n| {
-                headers
-                    .get(*n)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            })
-        };
-        let reset_epoch = number(&["x-ratelimit-reset", "ratelimit-reset"]).map(|reset| {
-            // Epoch seconds (GitHub, GitLab) or, per the IETF draft, seconds from now.
-            if reset >= 1_000_000_000 {
-                reset
-            } else {
-                epoch_seconds(now) + reset
-            }
-        });
-        RateLimitInfo {
-            limit: number(&["x-ratelimit-limit", "ratelimit-limit"]),
-            remaining: number(&["x-ratelimit-remaining", "ratelimit-remaining"]),
-            reset_epoch,
-            retry_after: headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after),
-        }
-    }
-
-    /// How long `Retry-After` asks to wait from `now`.
-    pub fn retry_after_wait(&self, now: SystemTime) -> Option<Duration> {
-        match self.retry_after? {
-            RetryAfter::Seconds(s) => Some(Duration::from_secs(s)),
-            RetryAfter::At(at) => Some(at.duration_since(now).unwrap_or(Duration::ZERO)),
-        }
-    }
-
-    /// How long until the budget resets, from `now`; zero when it already has.
-    pub fn reset_wait(&self, now: SystemTime) -> Option<Duration> {
-        let reset = UNIX_EPOCH + Duration::from_secs(self.reset_epoch?);
-        Some(reset.duration_since(now).unwrap_or(Duration::ZERO))
-    }
-
-    /// Whether the budget is used up.
-    pub fn exhausted(&self) -> bool {
-        self.remaining == Some(0)
-    }
-}
-
-fn epoch_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// `Retry-After`: delta seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(RetryAfter::Seconds(seconds));
-    }
-    let ts = jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(value)
-        .ok()?;
-    let seconds = u64::try_from(ts.as_second()).ok()?;
-    Some(RetryAfter::At(UNIX_EPOCH + Duration::from_secs(seconds)))
-}
-
-/// A forge's answer, reduced to what delivery decisions need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForgeResponse {
-    /// The HTTP status.
-    pub status: u16,
-    /// Rate-limit signals from the headers.
-    pub rate: RateLimitInfo,
-    /// The forge's own message for a failure, one line, without the credential; empty for
-    /// successes.
-    pub message: String,
-}
-
-impl ForgeResponse {
-    /// Builds the answer from its parts; `secrets` are removed from the message.
-    pub fn from_parts(
-        status: u16,
-        headers: &HeaderMap,
-        body: &[u8],
-        secrets: &[String],
-        now: SystemTime,
-    ) -> ForgeResponse {
-        let message = if (200..300).contains(&status) {
-            String::new()
-        } else {
-            redact_all(&error_message(body), secrets)
-        };
-        ForgeResponse {
-            status,
-            rate: RateLimitInfo::from_headers(headers, now),
-            message,
-        }
-    }
-
-    /// Whether the forge accepted the request.
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// The message in a forge's error body: GitHub/Gitea/GitLab/Azure `message`, GitLab's
-/// `message` objects, Bitbucket Cloud's `error.message`, Bitbucket Server's `errors[].message`;
-/// else the start of the body as text.
-pub fn error_message(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let found = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| json_message(&v));
-    let message = found.unwrap_or_else(|| text.trim().to_string());
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    super::text::truncate_chars(&one_line, MAX_MESSAGE)
-}
-
-fn json_message(v: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    let flatten = |m: &Value| match m {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    };
-    let mut parts = Vec::new();
-    if let Some(m) = v.get("message").and_then(flatten) {
-        parts.push(m);
-    }
-    if let Some(m) = v.get("error").and_then(|e| match e {
-        Value::Object(_) => e.get("message").and_then(flatten),
-        other => flatten(other),
-    }) {
-        parts.push(m);
-    }
-    if let Some(errors) = v.get("errors").and_then(Value::as_array) {
-        parts.extend(errors.iter().filter_map(|e| match e {
-            Value::Object(_) => e.get("message").and_then(flatten),
-            other => flatten(other),
-        }));
-    }
-    (!parts.is_empty()).then(|| parts.join("; "))
-}
-
-/// Why a request got no usable answer, or could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Failure {
-    /// No answer: connection refused, reset or dropped mid-request.
-    #[error("{0}")]
-    Transport(String),
-    /// The credential could not be read.
-    #[error("credential: {0}")]
-    Credential(#[from] CredentialError),
-    /// The update cannot be expressed for this forge; sending it again will not help.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// The error and its causes in one line (hyper's own message alone is just "client error").
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
-}
 
 /// A problem building the HTTP client.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up TLS: {0}")]
 pub struct ClientSetupError(String);
+
+/// Why a request without a credential got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The request could not be built.
+    #[error("cannot build the request: {0}")]
+    Build(String),
+    /// No answer: connection refused, reset or dropped.
+    #[error("{0}")]
+    Transport(String),
+    /// The answer's body could not be read.
+    #[error("reading the answer: {0}")]
+    Body(String),
+}
 
 /// The shared client for GitLab, Bitbucket, Azure DevOps and Gitea.
 #[derive(Debug, Clone)]
@@ -278,25 +85,12 @@ impl HttpClient {
         secrets: &[String],
         now: impl Fn() -> SystemTime,
     ) -> Result<ForgeResponse, Failure> {
-        let payload = serde_json::to_vec(body).map_err(|e| Failure::Invalid(e.to_string()))?;
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(url)
-            .header(http::header::USER_AGENT, USER_AGENT)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, "application/json");
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(payload)))
-            .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
-        let (answer, _) = reduce(self.client.request(request).await, secrets, now).await?;
-        Ok(answer)
+        let answer = self
+            .exchange(method, url, headers, Some(body), secrets, now)
+            .await?;
+        Ok(answer.response)
     }
-}
 
-impl HttpClient {
     /// `GET`s `url` (no body) and returns the answer with its body; `secrets` are kept out of
     /// the answer's message. Authorization headers must be marked sensitive by the caller.
     pub async fn get(
@@ -306,17 +100,39 @@ impl HttpClient {
         secrets: &[String],
         now: impl Fn() -> SystemTime,
     ) -> Result<ReadAnswer, Failure> {
+        self.exchange(Method::GET, url, headers, None, secrets, now)
+            .await
+    }
+
+    /// Sends one request, with a JSON `body` when given, and returns the answer with its
+    /// body; `secrets` are kept out of the answer's message.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Option<&serde_json::Value>,
+        secrets: &[String],
+        now: impl Fn() -> SystemTime,
+    ) -> Result<ReadAnswer, Failure> {
         let mut builder = Request::builder()
-            .method(Method::GET)
+            .method(method)
             .uri(url)
             .header(http::header::USER_AGENT, USER_AGENT)
             .header(http::header::ACCEPT, "application/json");
+        let payload = match body {
+            Some(body) => {
+                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(body).map_err(|e| Failure::Invalid(e.to_string()))?)
+            }
+            None => Bytes::new(),
+        };
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
         let request = builder
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
+            .body(Full::new(payload))
+            .map_err(|e| Failure::Invalid(SendError::Build(e.to_string()).to_string()))?;
         let (response, body) = reduce(self.client.request(request).await, secrets, now).await?;
         Ok(ReadAnswer { response, body })
     }
@@ -329,19 +145,19 @@ impl HttpClient {
         url: &str,
         content_type: &str,
         body: Bytes,
-    ) -> Result<(u16, Bytes), String> {
+    ) -> Result<(u16, Bytes), SendError> {
         let request = Request::builder()
             .method(method)
             .uri(url)
             .header(http::header::USER_AGENT, USER_AGENT)
             .header(http::header::CONTENT_TYPE, content_type)
             .body(Full::new(body))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+            .map_err(|e| SendError::Build(e.to_string()))?;
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| SendError::Transport(error_chain(&e)))?;
         let status = response.status().as_u16();
         let bytes = read_body(response.into_body()).await?;
         Ok((status, bytes))
@@ -364,7 +180,7 @@ where
     let (parts, body) = response.into_parts();
     let bytes = read_body(body)
         .await
-        .map_err(|e| Failure::Transport(redact_all(&e, secrets)))?;
+        .map_err(|e| Failure::Transport(redact_all(&e.to_string(), secrets)))?;
     let answer = ForgeResponse::from_parts(
         parts.status.as_u16(),
         &parts.headers,
@@ -376,14 +192,14 @@ where
 }
 
 /// Reads at most [`MAX_BODY`] bytes of a body.
-pub async fn read_body<B>(body: B) -> Result<Bytes, String>
+pub async fn read_body<B>(body: B) -> Result<Bytes, SendError>
 where
     B: hyper::body::Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => Err(format!("reading the answer: {err}")),
+        Err(err) => Err(SendError::Body(err.to_string())),
     }
 }
 
@@ -409,118 +225,22 @@ pub fn basic(username: &str, password: &str) -> String {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        map
-    }
-
-    fn at(epoch: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(epoch)
-    }
-
-    #[test]
-    fn github_rate_limit_headers_are_read() {
-        let info = RateLimitInfo::from_headers(
-            &headers(&[
-                ("x-ratelimit-limit", "5000"),
-                ("x-ratelimit-remaining", "0"),
-                ("x-ratelimit-reset", "1700000060"),
-            ]),
-            at(1_700_000_000),
-        );
-        assert_eq!(info.limit, Some(5000));
-        assert!(info.exhausted());
-        assert_eq!(
-            info.reset_wait(at(1_700_000_000)),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(info.retry_after, None);
-    }
-
-    #[test]
-    fn gitlab_rate_limit_headers_are_read() {
-        let info = RateLimitInfo::from_headers(
-            &headers(&[
-                ("RateLimit-Remaining", "12"),
-                ("RateLimit-Reset", "1700000030"),
-            ]),
-            at(1_700_000_000),
-        );
-        assert_eq!(info.remaining, Some(12));
-        assert_eq!(info.reset_epoch, Some(1_700_000_030));
-    }
-
-    #[test]
-    fn a_small_reset_is_seconds_from_now() {
-        let info =
-            RateLimitInfo::from_headers(&headers(&[("ratelimit-reset", "42")]), at(1_700_000_000));
-        assert_eq!(info.reset_epoch, Some(1_700_000_042));
-    }
-
-    #[test]
-    fn retry_after_is_seconds_or_an_http_date() {
-        assert_eq!(parse_retry_after("120"), Some(RetryAfter::Seconds(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(RetryAfter::At(at(1_445_412_480)))
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-        let info = RateLimitInfo {
-            retry_after: Some(RetryAfter::At(at(1_445_412_480))),
-            ..RateLimitInfo::default()
-        };
-        assert_eq!(
-            info.retry_after_wait(at(1_445_412_470)),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            info.retry_after_wait(at(1_445_412_490)),
-            Some(Duration::ZERO)
-        );
-    }
-
-    #[test]
-    fn error_messages_are_found_in_each_forge_shape() {
-        assert_eq!(
-            error_message(br#"{"message":"Validation Failed","errors":[{"message":"too long"}]}"#),
-            "Validation Failed; too long"
-        );
-        assert_eq!(
-            error_message(br#"{"type":"error","error":{"message":"key too long"}}"#),
-            "key too long"
-        );
-        assert_eq!(
-            error_message(br#"{"message":{"name":["is too long"]}}"#),
-            r#"{"name":["is too long"]}"#
-        );
-        assert_eq!(
-            error_message(b"<html>\n  Bad   Gateway\n</html>"),
-            "<html> Bad Gateway </html>"
-        );
-    }
-
-    #[test]
-    fn answers_never_carry_the_secret() {
-        let response = ForgeResponse::from_parts(
-            401,
-            &HeaderMap::new(),
-            br#"{"message":"token s3cret is revoked"}"#,
-            &["s3cret".to_string()],
-            at(0),
-        );
-        assert_eq!(response.message, "token [redacted] is revoked");
-    }
-
     #[test]
     fn sensitive_headers_do_not_print() {
         let value = sensitive("Bearer s3cret").unwrap();
         assert!(!format!("{value:?}").contains("s3cret"));
         assert_eq!(basic("", "pat"), "Basic OnBhdA==");
+    }
+
+    #[test]
+    fn send_errors_say_what_failed() {
+        assert_eq!(
+            SendError::Build("bad uri".into()).to_string(),
+            "cannot build the request: bad uri"
+        );
+        assert_eq!(
+            SendError::Body("length limit exceeded".into()).to_string(),
+            "reading the answer: length limit exceeded"
+        );
     }
 }

@@ -2,39 +2,19 @@
 //! of (first run, lost ledger), the forge is asked what it shows for that exact (repository,
 //! commit, context); when it already shows what the post would say, nothing is posted.
 //!
-//! Each forge's publisher builds its read request and reads its answer (pure functions in the
+//! Each forge's dialect builds its read request and reads its answer (pure functions in the
 //! forge's file); [`ShownStatus::matches`] compares the answer with the prepared post, in the
 //! forge's own vocabulary, so a forge-level state such as GitLab's `running` is compared as
 //! GitLab stores it.
 
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::StatusRequest;
-use super::http::ForgeResponse;
+use super::answer::ReadAnswer;
+use super::request::StatusRequest;
 
 /// Most pages read for one status before giving up and posting (GitHub: 1,000 contexts).
 pub const MAX_READ_PAGES: u32 = 10;
-
-/// A read request's answer, with its body (at most 64 KiB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadAnswer {
-    /// Status, rate-limit signals and (for failures) the forge's message.
-    pub response: ForgeResponse,
-    /// The body, for the publisher to parse.
-    pub body: Bytes,
-}
-
-impl ReadAnswer {
-    /// An answer without a body (a refusal before any read, e.g. a GitHub App token exchange).
-    pub fn without_body(response: ForgeResponse) -> ReadAnswer {
-        ReadAnswer {
-            response,
-            body: Bytes::new(),
-        }
-    }
-}
 
 /// What a forge shows for one status context, in the forge's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +82,7 @@ pub fn parse_success<T: DeserializeOwned>(answer: &ReadAnswer) -> Result<T, Unre
 
 /// The read request for `path` (relative to the forge's API URL).
 pub fn get(path: String) -> StatusRequest {
-    StatusRequest {
-        method: http::Method::GET,
-        path,
-        headers: Vec::new(),
-        body: Value::Null,
-    }
+    StatusRequest::get(path)
 }
 
 /// The verdict of a list page that did not contain the context: more pages, or nothing.
@@ -121,9 +96,11 @@ pub fn not_on_page(items_on_page: usize, page_size: usize) -> ReadBack {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use bytes::Bytes;
     use serde_json::json;
 
     use super::*;
+    use crate::forge::answer::ForgeResponse;
 
     /// An answer with `status` and a JSON `body`.
     pub(crate) fn answer(status: u16, body: &Value) -> ReadAnswer {
@@ -142,12 +119,7 @@ pub(crate) mod tests {
     }
 
     fn post(body: Value) -> StatusRequest {
-        StatusRequest {
-            method: http::Method::POST,
-            path: "/x".into(),
-            headers: Vec::new(),
-            body,
-        }
+        StatusRequest::post("/x".into(), body)
     }
 
     #[test]

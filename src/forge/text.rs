@@ -1,5 +1,7 @@
 //! Fitting status text to each forge's limits, and building URL paths. Pure functions.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 /// The character that marks a shortened description.
 pub const ELLIPSIS: char = '…';
 
@@ -61,24 +63,43 @@ pub fn bitbucket_key(context: &str, max: usize) -> String {
     }
 }
 
-/// Percent-encodes one URL path segment: everything but RFC 3986 unreserved characters, so a
-/// `/` inside a name (a GitLab full path) is encoded and can never change the path's shape.
+/// Every byte but RFC 3986's unreserved characters (letters, digits, `-`, `.`, `_`, `~`).
+pub const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a URL path segment or
+/// a query value.
+pub fn percent_encode(value: &str) -> String {
+    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
+}
+
+/// Percent-encodes one URL path segment: a `/` inside a name (a GitLab full path) is encoded
+/// and can never change the path's shape.
 pub fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push_str(&format!("{b:02X}"));
-        }
-    }
-    out
+    percent_encode(segment)
 }
 
 /// Percent-encodes a query-string value (the same unreserved set as [`encode_segment`]).
 pub fn encode_query_value(value: &str) -> String {
-    encode_segment(value)
+    percent_encode(value)
+}
+
+/// The error and its causes in one line (hyper's own message alone is just "client error").
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// Replaces every occurrence of `secret` in `text`, so that a forge echoing a credential in an

@@ -1,28 +1,47 @@
-//! Sending prepared requests to the forges other than GitHub: the shared HTTP client plus each
-//! forge's way of presenting its credential.
+//! The token transport, shared by every forge other than GitHub: the shared HTTP client plus
+//! the forge's way of presenting its credential (from its [`super::profile`]).
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
 
-use super::StatusRequest;
-use super::clock::Clock;
+use super::answer::{Failure, ReadAnswer};
 use super::credentials::{CredentialSources, SecretSource};
-use super::http::{Failure, ForgeResponse, HttpClient, basic, sensitive};
-use super::read_back::ReadAnswer;
+use super::http::{HttpClient, basic, sensitive};
+use super::request::StatusRequest;
+use super::transport::Transport;
+use crate::clock::Clock;
 use crate::config::{Credentials, ForgeConfig};
 use crate::model::ForgeKind;
+use crate::model::StatusUpdate;
+use crate::model::profile::{CredentialKind, TokenForm};
+
+/// A configured credential the forge does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{credential} credentials do not work with {kind}")]
+pub struct UnsupportedCredential {
+    /// The configuration key of the credential.
+    pub credential: &'static str,
+    /// The forge.
+    pub kind: ForgeKind,
+}
+
+/// The configuration's credential kind.
+pub(crate) fn credential_kind(credentials: &Credentials) -> CredentialKind {
+    match credentials {
+        Credentials::Token(_) => CredentialKind::Token,
+        Credentials::Basic { .. } => CredentialKind::Basic,
+        Credentials::GitHubApp { .. } => CredentialKind::GitHubApp,
+    }
+}
 
 /// How a credential is presented.
 #[derive(Debug, Clone)]
 pub(crate) enum TokenAuth {
-    /// `Authorization: Bearer <token>`.
-    Bearer(SecretSource),
-    /// `Authorization: token <token>` (Gitea, Forgejo).
-    Token(SecretSource),
-    /// `PRIVATE-TOKEN: <token>` (GitLab).
-    PrivateToken(SecretSource),
-    /// `Authorization: Basic base64(user:password)`; Azure DevOps sends a PAT with an empty user.
+    /// A token, in the forge's form.
+    Token(TokenForm, SecretSource),
+    /// `Authorization: Basic base64(user:password)`.
     Basic {
         username: String,
         password: SecretSource,
@@ -30,34 +49,31 @@ pub(crate) enum TokenAuth {
 }
 
 impl TokenAuth {
-    /// The credential form `kind` expects for the configured credentials.
+    /// The credential form `forge`'s kind expects for the configured credentials.
     pub(crate) fn for_forge(
         forge: &ForgeConfig,
         sources: &CredentialSources,
-    ) -> Result<TokenAuth, String> {
-        match (&forge.credentials, forge.kind) {
-            (Credentials::Token(r), ForgeKind::GitLab) => {
-                Ok(TokenAuth::PrivateToken(sources.source(r)))
-            }
-            (Credentials::Token(r), ForgeKind::Gitea) => Ok(TokenAuth::Token(sources.source(r))),
-            (Credentials::Token(r), ForgeKind::AzureDevOps) => Ok(TokenAuth::Basic {
-                username: String::new(),
-                password: sources.source(r),
-            }),
-            (Credentials::Token(r), _) => Ok(TokenAuth::Bearer(sources.source(r))),
-            (Credentials::Basic { username, password }, _) => Ok(TokenAuth::Basic {
+    ) -> Result<TokenAuth, UnsupportedCredential> {
+        let accepted = forge.kind.accepts(credential_kind(&forge.credentials));
+        match &forge.credentials {
+            Credentials::Token(r) if accepted => Ok(TokenAuth::Token(
+                forge.kind.profile().token_form,
+                sources.source(r),
+            )),
+            Credentials::Basic { username, password } if accepted => Ok(TokenAuth::Basic {
                 username: username.clone(),
                 password: sources.source(password),
             }),
-            (Credentials::GitHubApp { .. }, kind) => Err(format!(
-                "githubApp credentials only work with GitHub, not {kind}"
-            )),
+            other => Err(UnsupportedCredential {
+                credential: credential_kind(other).as_str(),
+                kind: forge.kind,
+            }),
         }
     }
 
     fn source(&self) -> &SecretSource {
         match self {
-            TokenAuth::Bearer(s) | TokenAuth::Token(s) | TokenAuth::PrivateToken(s) => s,
+            TokenAuth::Token(_, s) => s,
             TokenAuth::Basic { password, .. } => password,
         }
     }
@@ -67,10 +83,17 @@ impl TokenAuth {
         let secret = self.source().get().await?;
         let raw = secret.expose();
         let (name, value) = match self {
-            TokenAuth::Bearer(_) => (http::header::AUTHORIZATION, format!("Bearer {raw}")),
-            TokenAuth::Token(_) => (http::header::AUTHORIZATION, format!("token {raw}")),
-            TokenAuth::PrivateToken(_) => {
+            TokenAuth::Token(TokenForm::Bearer, _) => {
+                (http::header::AUTHORIZATION, format!("Bearer {raw}"))
+            }
+            TokenAuth::Token(TokenForm::Token, _) => {
+                (http::header::AUTHORIZATION, format!("token {raw}"))
+            }
+            TokenAuth::Token(TokenForm::PrivateToken, _) => {
                 (HeaderName::from_static("private-token"), raw.to_string())
+            }
+            TokenAuth::Token(TokenForm::BasicEmptyUser, _) => {
+                (http::header::AUTHORIZATION, basic("", raw))
             }
             TokenAuth::Basic { username, .. } => {
                 (http::header::AUTHORIZATION, basic(username, raw))
@@ -105,48 +128,39 @@ impl TokenTransport {
         }
     }
 
-    /// The API base URL requests are sent under.
-    pub(crate) fn api_url(&self) -> &str {
-        &self.api_url
-    }
-
-    /// Sends `request` once.
-    pub(crate) async fn send(&self, request: &StatusRequest) -> Result<ForgeResponse, Failure> {
+    /// Sends `request` once: a `GET` without a body, anything else with its JSON body.
+    async fn exchange(&self, request: &StatusRequest) -> Result<ReadAnswer, Failure> {
         let (name, value, secrets) = self.auth.header().await?;
         let mut headers = vec![(name, value)];
         for (k, v) in &request.headers {
             headers.push((HeaderName::from_static(k), HeaderValue::from_static(v)));
         }
         let url = format!("{}{}", self.api_url, request.path);
+        let body = (request.method != http::Method::GET).then_some(&request.body);
         let clock = self.clock.clone();
         self.client
-            .send_json(
+            .exchange(
                 request.method.clone(),
                 &url,
                 headers,
-                &request.body,
+                body,
                 &secrets,
                 move || clock.wall(),
             )
             .await
     }
+}
 
-    /// Sends the read `request` once (a `GET`, without a body).
-    pub(crate) async fn read(&self, request: &StatusRequest) -> Result<ReadAnswer, Failure> {
-        let (name, value, secrets) = self.auth.header().await?;
-        let mut headers = vec![(name, value)];
-        for (k, v) in &request.headers {
-            headers.push((HeaderName::from_static(k), HeaderValue::from_static(v)));
-        }
-        let url = format!("{}{}", self.api_url, request.path);
-        let clock = self.clock.clone();
-        self.client
-            .get(&url, headers, &secrets, move || clock.wall())
-            .await
+impl Transport for TokenTransport {
+    fn send<'a>(
+        &'a self,
+        _update: &'a StatusUpdate,
+        request: &'a StatusRequest,
+    ) -> BoxFuture<'a, Result<ReadAnswer, Failure>> {
+        Box::pin(self.exchange(request))
     }
 
-    /// Forgets the cached credential.
-    pub(crate) fn invalidate(&self) {
+    fn credential_refused(&self) {
         self.auth.source().invalidate();
     }
 }

@@ -1,4 +1,5 @@
-//! The git forges the exporter posts to.
+//! The forge kinds and their configuration names; what each kind is lives in
+//! [`super::profile`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,30 +51,6 @@ impl ForgeKind {
             ForgeKind::BitbucketServer => "bitbucketserver",
             ForgeKind::AzureDevOps => "azuredevops",
             ForgeKind::Gitea => "gitea",
-        }
-    }
-
-    /// The forge that runs a well-known public host, if any.
-    pub fn for_public_host(host: &str) -> Option<ForgeKind> {
-        match host {
-            "github.com" => Some(ForgeKind::GitHub),
-            "gitlab.com" => Some(ForgeKind::GitLab),
-            "bitbucket.org" => Some(ForgeKind::BitbucketCloud),
-            "dev.azure.com" => Some(ForgeKind::AzureDevOps),
-            "codeberg.org" => Some(ForgeKind::Gitea),
-            _ => None,
-        }
-    }
-
-    /// The API base URL of the public service for a well-known host.
-    pub fn public_api_url(self, host: &str) -> Option<&'static str> {
-        match (self, host) {
-            (ForgeKind::GitHub, "github.com") => Some("https://api.github.com"),
-            (ForgeKind::GitLab, "gitlab.com") => Some("https://gitlab.com"),
-            (ForgeKind::BitbucketCloud, "bitbucket.org") => Some("https://api.bitbucket.org"),
-            (ForgeKind::AzureDevOps, "dev.azure.com") => Some("https://dev.azure.com"),
-            (ForgeKind::Gitea, "codeberg.org") => Some("https://codeberg.org"),
-            _ => None,
         }
     }
 }
