@@ -250,9 +250,13 @@ fn gone_objects(
     renderer: &Renderer<'_>,
 ) -> HashMap<String, ResourceRef> {
     let present: HashSet<&ResourceRef> = assessment.resources.iter().map(|r| &r.resource).collect();
+    let namespaces = &renderer.config.namespaces;
     ledger
         .resources()
         .filter(|(resource, _)| !present.contains(resource))
+        // An object in a namespace this exporter does not read may belong to another exporter
+        // sharing the ledger: its absence here says nothing about it.
+        .filter(|(resource, _)| namespaces.is_empty() || namespaces.contains(&resource.namespace))
         .map(|(resource, _)| (renderer.context(resource), resource.clone()))
         .collect()
 }

@@ -270,3 +270,16 @@ fn a_suspended_or_commitless_object_keeps_its_pending_commit() {
     };
     assert_eq!(brief(&tick(&sourceless, &mut ledger)), vec![]);
 }
+
+#[test]
+fn a_pending_commit_of_an_object_in_a_namespace_this_exporter_does_not_read_is_left_alone() {
+    // Another exporter sharing the ledger reads `apps`; this one reads only `team-a`.
+    let mut ledger = Ledger::new();
+    tick(&one_source(HUB, A, reconciling(A)), &mut ledger);
+    let mut config = config();
+    config.namespaces = vec!["team-a".to_string()];
+    let assessment = assess(&Snapshot::default(), &config);
+    ledger.observe(&assessment, now());
+    let planned = plan(&assessment, &ledger, &config);
+    assert_eq!(brief(&planned), vec![]);
+}
