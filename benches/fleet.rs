@@ -25,8 +25,8 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use flux_status_exporter::app::inputs::read_snapshot;
 use flux_status_exporter::assess::assess;
-use flux_status_exporter::cli::read_snapshot;
 use flux_status_exporter::config::Config;
 use flux_status_exporter::ledger::FileStore;
 use flux_status_exporter::plan::plan;

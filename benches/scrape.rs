@@ -27,8 +27,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flux_status_exporter::app::inputs::read_snapshot;
 use flux_status_exporter::assess::assess;
-use flux_status_exporter::cli::read_snapshot;
 use flux_status_exporter::config::Config;
 use flux_status_exporter::ledger::Ledger;
 use flux_status_exporter::metrics::Metrics;

@@ -5,23 +5,19 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::app::inputs::{load_config, read_snapshot};
+use crate::app::{self, OnceOutcome, RunError, RunOptions};
 use crate::assess::assess;
 use crate::cluster::Snapshot;
 use crate::cluster::client::{ConnectError, ConnectOptions, connect};
-use crate::cluster::dump::{DumpError, DumpFilter, DumpReport, read_dump_file};
+use crate::cluster::dump::DumpError;
 use crate::cluster::kube::{KubeReader, ReadError};
-use crate::config::{Config, ConfigError, Credentials, SecretRef};
+use crate::config::{Config, ConfigError};
 use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::Ledger;
 use crate::model::Plan;
 use crate::plan::plan;
 use crate::report;
-use crate::run::{self, OnceOutcome, RunError, RunOptions};
-
-/// Version and build commit, as shown by `--version`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The git commit the binary was built from, or `unknown`.
-pub const BUILD_COMMIT: &str = env!("FLUX_STATUS_EXPORTER_BUILD_COMMIT");
 
 fn long_version() -> &'static str {
     concat!(
@@ -229,23 +225,15 @@ impl CommandError {
     }
 }
 
-/// Loads the configuration named on the command line, or the built-in defaults.
-pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
-    match path {
-        Some(path) => Config::load(path),
-        None => Ok(Config::built_in()),
-    }
-}
-
 /// Runs the parsed command; returns what to print on standard output.
 pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
     match &cli.command {
         Command::Run(args) => {
-            run::run(&run_options(cli, &args.source, args.listen)).await?;
+            app::run(&run_options(cli, &args.source, args.listen)).await?;
             return Ok(String::new());
         }
         Command::Once(args) => {
-            return match run::once(&run_options(cli, &args.source, None)).await? {
+            return match app::once(&run_options(cli, &args.source, None)).await? {
                 OnceOutcome::Completed => Ok(String::new()),
                 OnceOutcome::ReadFailed(e) => Err(CommandError::Once {
                     code: 1,
@@ -365,15 +353,10 @@ fn run_options(cli: &Cli, source: &SourceArgs, listen: Option<std::net::SocketAd
 
 /// Environment and files; a Kubernetes client too when a forge reads a Secret.
 async fn credential_sources(config: &Config) -> Result<CredentialSources, CommandError> {
-    let uses_secrets = config.forges.iter().any(|f| {
-        let refs = match &f.credentials {
-            Credentials::Token(r) => vec![r],
-            Credentials::Basic { password, .. } => vec![password],
-            Credentials::GitHubApp { private_key, .. } => vec![private_key],
-        };
-        refs.iter()
-            .any(|r| matches!(r, SecretRef::KubernetesSecret { .. }))
-    });
+    let uses_secrets = config
+        .forges
+        .iter()
+        .any(|f| f.credentials.uses_kubernetes_secret());
     let sources = CredentialSources::new();
     if !uses_secrets {
         return Ok(sources);
@@ -383,17 +366,6 @@ async fn credential_sources(config: &Config) -> Result<CredentialSources, Comman
         .map_err(|e| CommandError::Kube(e.to_string()))?;
     let namespace = client.default_namespace().to_string();
     Ok(sources.with_kube(client, namespace))
-}
-
-/// Reads a dump with the configuration's namespaces and selector, logging what was skipped.
-pub fn read_snapshot(path: &std::path::Path, config: &Config) -> Result<Snapshot, DumpError> {
-    let filter = DumpFilter {
-        namespaces: &config.namespaces,
-        selector: &config.label_selector,
-    };
-    let (snapshot, report) = read_dump_file(path, filter)?;
-    log_dump_report(path, &snapshot, &report);
-    Ok(snapshot)
 }
 
 /// Connects as `options` say and reads the Flux objects, logging what was skipped.
@@ -412,13 +384,4 @@ pub async fn read_cluster(
         tracing::warn!("skipping {object}");
     }
     Ok(outcome.snapshot)
-}
-
-fn log_dump_report(path: &std::path::Path, snapshot: &Snapshot, report: &DumpReport) {
-    for (kind, count) in &report.ignored_kinds {
-        tracing::warn!(file = %path.display(), "ignoring {count} object(s) of `{kind}`: not a Flux kind and version the exporter reads");
-    }
-    for object in &snapshot.undecodable {
-        tracing::warn!(file = %path.display(), "skipping {object}");
-    }
 }

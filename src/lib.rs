@@ -5,6 +5,8 @@
 //! [`assess`] turns it into observations about commits, [`plan`] compares them with the
 //! [`ledger`] of what was last posted, and the forge publishers post only the changes.
 
+pub mod account;
+pub mod app;
 pub mod assess;
 pub mod backoff;
 pub mod cli;
@@ -20,8 +22,8 @@ pub mod model;
 pub mod plan;
 pub mod pushgateway;
 pub mod report;
-pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod server;
 pub mod status;
+pub mod version;

@@ -66,7 +66,7 @@ fn the_benchmark_fleet_speaks_for_commits_in_every_kind_that_can() {
     .unwrap();
     let config =
         flux_status_exporter::config::Config::from_yaml("cluster: bench\n", "c.yaml").unwrap();
-    let snapshot = flux_status_exporter::cli::read_snapshot(&path, &config).unwrap();
+    let snapshot = flux_status_exporter::app::inputs::read_snapshot(&path, &config).unwrap();
     let assessment = flux_status_exporter::assess::assess(&snapshot, &config);
     let with_commits = |kind: &str| {
         assessment

@@ -8,8 +8,8 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flux_status_exporter::cli::{BUILD_COMMIT, VERSION};
 use flux_status_exporter::metrics::FAMILIES;
+use flux_status_exporter::version::{BUILD_COMMIT, VERSION};
 use jiff::Timestamp;
 use serde_json::Value;
 use support::exporter::{CLUSTER, GitHub, Setup};

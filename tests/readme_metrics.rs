@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flux_status_exporter::app::inputs::read_snapshot;
 use flux_status_exporter::assess::assess;
-use flux_status_exporter::cli::read_snapshot;
 use flux_status_exporter::config::Config;
 use flux_status_exporter::flux::FluxKind;
 use flux_status_exporter::ledger::Ledger;

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::answer::{Failure, ReadAnswer};
 use super::lane::{Lane, NoSlot, Pacing};
-use super::outcome::{DeliveryOutcome, DeliveryResult};
 use super::publishers::{Publishers, log_outcome};
 use super::read_back::{MAX_READ_PAGES, ReadBack};
 use super::request::{Prepared, StatusRequest};
@@ -13,6 +12,7 @@ use super::shutdown::{InFlight, Phase};
 use super::verdict::{self, Answer, Asked, SendFailure, Unanswered, whole_seconds};
 use crate::backoff::Grain;
 use crate::model::StatusUpdate;
+use crate::model::{DeliveryOutcome, DeliveryResult};
 
 /// What one answer (or its absence) means for the post.
 enum Step {

@@ -25,7 +25,7 @@ pub mod github_transport;
 pub mod gitlab;
 pub mod http;
 mod lane;
-mod outcome;
+
 pub mod pacing;
 mod policy;
 mod publishers;
@@ -38,10 +38,10 @@ pub mod transport;
 pub mod verdict;
 
 pub use crate::clock::{Clock, TokioClock};
+pub use crate::model::{DeliveryOutcome, DeliveryResult};
 pub use answer::{Failure, ForgeResponse, RateLimitInfo, ReadAnswer};
 pub use credentials::{CredentialError, CredentialSources, SecretSource};
 pub use factory::ForgeSetupError;
-pub use outcome::{DeliveryOutcome, DeliveryResult};
 pub use policy::DeliveryPolicy;
 pub use publishers::Publishers;
 pub use read_back::{ReadBack, ShownStatus, UnreadableAnswer};

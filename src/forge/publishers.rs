@@ -12,7 +12,6 @@ use super::credentials::CredentialSources;
 use super::dry_run::{DryRun, NEUTRAL};
 use super::factory::{ForgeSetupError, build_publishers};
 use super::lane::Lane;
-use super::outcome::{DeliveryOutcome, DeliveryResult};
 use super::policy::DeliveryPolicy;
 use super::shutdown::{Phase, Shutdown};
 use super::transport::Publisher;
@@ -20,6 +19,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::Config;
 use crate::model::StatusKey;
 use crate::model::{Delivery, StatusUpdate};
+use crate::model::{DeliveryOutcome, DeliveryResult};
 
 /// Every configured forge's publisher, and the delivery machinery around them.
 pub struct Publishers {

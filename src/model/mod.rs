@@ -5,12 +5,14 @@
 
 pub mod commit;
 pub mod forge;
+pub mod outcome;
 pub mod profile;
 pub mod resource;
 pub mod status;
 
 pub use commit::{CommitState, CommitTarget, RepoLocation};
 pub use forge::{ForgeKind, UnknownForgeKind};
+pub use outcome::{DeliveryOutcome, DeliveryResult};
 pub use profile::ForgeProfile;
 pub use resource::{
     Assessment, Observation, Readiness, ResourceAssessment, ResourceState, reasons,

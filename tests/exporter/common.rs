@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use flux_status_exporter::app::{
+    Exporter, Parts, RunOptions, TickOutcome, TickReport, build_parts,
+};
 use flux_status_exporter::config::Config;
 use flux_status_exporter::forge::{CredentialSources, DeliveryPolicy, Publishers};
 use flux_status_exporter::leader::Leadership;
 use flux_status_exporter::ledger::{ConfigMapStore, Ledger};
 use flux_status_exporter::metrics::Metrics;
-use flux_status_exporter::run::{
-    Exporter, Parts, RunOptions, TickOutcome, TickReport, build_parts,
-};
 use serde_json::{Value, json};
 
 use crate::support::fake_forges::github::GitHubFake;

@@ -57,7 +57,7 @@ async fn a_tick_that_cannot_read_the_cluster_posts_nothing_and_writes_nothing() 
         Some(1),
     );
     let report = x.tick().await;
-    let flux_status_exporter::run::TickOutcome::ReadFailed(error) = &report.outcome else {
+    let flux_status_exporter::app::TickOutcome::ReadFailed(error) = &report.outcome else {
         panic!("{report:?}");
     };
     assert!(

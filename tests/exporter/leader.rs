@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use flux_status_exporter::app::Exporter;
 use flux_status_exporter::leader::Elector;
-use flux_status_exporter::run::Exporter;
 
 use crate::common::*;
 

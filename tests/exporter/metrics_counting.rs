@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use flux_status_exporter::app::Exporter;
 use flux_status_exporter::leader::Leadership;
 use flux_status_exporter::metrics::Metrics;
-use flux_status_exporter::run::Exporter;
 
 use crate::common::*;
 

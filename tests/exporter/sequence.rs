@@ -7,7 +7,7 @@ use crate::common::*;
 /// Ticks once and returns the posts each forge received during the tick.
 async fn tick(
     w: &World,
-    exporter: &mut flux_status_exporter::run::Exporter,
+    exporter: &mut flux_status_exporter::app::Exporter,
 ) -> (Vec<(String, String, String)>, Vec<Post>) {
     let (gh, gl) = (w.github.requests().len(), w.gitlab.requests().len());
     let report = completed(exporter.tick().await);

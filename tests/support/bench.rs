@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flux_status_exporter::app::{Exporter, RunOptions, TickOutcome, TickReport, build_parts};
 use flux_status_exporter::config::Config;
 use flux_status_exporter::forge::{Clock, CredentialSources, DeliveryPolicy, Publishers};
 use flux_status_exporter::leader::Leadership;
 use flux_status_exporter::metrics::Metrics;
-use flux_status_exporter::run::{Exporter, RunOptions, TickOutcome, TickReport, build_parts};
 use jiff::Timestamp;
 
 use super::fake_forges::github::GitHubFake;
