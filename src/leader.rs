@@ -14,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 
+use crate::clock::{Clock, TokioClock};
+
 /// What this replica knows of the Lease record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
@@ -95,6 +97,7 @@ pub struct Elector {
     leading: Arc<AtomicBool>,
     notify: watch::Sender<bool>,
     seen: Option<(LeaseRecord, Instant)>,
+    clock: Arc<dyn Clock>,
 }
 
 fn record_of(lease: &Lease) -> LeaseRecord {
@@ -127,8 +130,19 @@ impl Elector {
             leading: Arc::clone(&leading),
             notify,
             seen: None,
+            clock: Arc::new(TokioClock),
         };
         (elector, Leadership { leading, changes })
+    }
+
+    /// Judges expiry and paces rounds on `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Elector {
+        self.clock = clock;
+        self
+    }
+
+    fn wall_now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::try_from(self.clock.wall()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
     fn error(&self, action: &'static str, err: &kube::Error) -> LeaseError {
@@ -156,7 +170,7 @@ impl Elector {
     }
 
     fn spec(&self, transitions: i32, acquire: bool) -> LeaseSpec {
-        let now = MicroTime(jiff::Timestamp::now());
+        let now = MicroTime(self.wall_now());
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: Some(self.duration.as_secs().max(1) as i32),
@@ -177,13 +191,15 @@ impl Elector {
             .map_err(|e| self.error("cannot read", &e))?;
         let record = current.as_ref().map(record_of);
         let unchanged_for = match (&record, &self.seen) {
-            (Some(r), Some((seen, at))) if seen == r => at.elapsed(),
+            (Some(r), Some((seen, at))) if seen == r => {
+                self.clock.now().saturating_duration_since(*at)
+            }
             _ => Duration::ZERO,
         };
         if let Some(r) = &record
             && self.seen.as_ref().is_none_or(|(seen, _)| seen != r)
         {
-            self.seen = Some((r.clone(), Instant::now()));
+            self.seen = Some((r.clone(), self.clock.now()));
         }
         let action = decide(record.as_ref(), unchanged_for, &self.identity);
         let result = match action {
@@ -208,7 +224,7 @@ impl Elector {
                 let previous = lease.spec.clone().unwrap_or_default();
                 lease.spec = Some(if action == Action::Renew {
                     LeaseSpec {
-                        renew_time: Some(MicroTime(jiff::Timestamp::now())),
+                        renew_time: Some(MicroTime(self.wall_now())),
                         ..previous
                     }
                 } else {
@@ -220,7 +236,7 @@ impl Elector {
                     .await
                 {
                     Ok(stored) => {
-                        self.seen = Some((record_of(&stored), Instant::now()));
+                        self.seen = Some((record_of(&stored), self.clock.now()));
                         Ok(true)
                     }
                     // Another replica wrote first: it leads, or will be judged next round.
@@ -240,19 +256,19 @@ impl Elector {
     /// shutdown a held Lease is released so another replica takes over at once.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let retry = self.duration / 3;
-        let mut last_success = Instant::now();
+        let mut last_success = self.clock.now();
         loop {
             match self.round().await {
-                Ok(_) => last_success = Instant::now(),
+                Ok(_) => last_success = self.clock.now(),
                 Err(e) => {
                     tracing::warn!("leader election: {e}");
-                    if last_success.elapsed() > self.duration {
+                    if self.clock.now().saturating_duration_since(last_success) > self.duration {
                         self.set_leading(false);
                     }
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
+                _ = self.clock.sleep(retry) => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
                         break;

@@ -24,3 +24,34 @@ pub(super) fn reloadable(old: &Config, new: &Config) -> Result<(), String> {
         Err(format!("changing {} needs a restart", fixed.join(", ")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        Config::from_yaml(&format!("cluster: prod\n{extra}"), "test.yaml").unwrap()
+    }
+
+    #[test]
+    fn a_reload_may_change_the_schedule_and_namespaces() {
+        assert_eq!(
+            reloadable(&config(""), &config("schedule: 5m\nnamespaces: [apps]\n")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_reload_that_changes_the_cluster_or_listen_address_names_each_setting_that_needs_a_restart()
+    {
+        let new = Config::from_yaml(
+            "cluster: staging\nhttp:\n  listen: 127.0.0.1:9999\n",
+            "test.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            reloadable(&config(""), &new),
+            Err("changing cluster, http.listen needs a restart".to_string())
+        );
+    }
+}

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError, Loaded, encode};
 
+/// Shortest time between two saves of a ConfigMap ledger during one tick.
 pub const CONFIGMAP_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Where the ledger lives.

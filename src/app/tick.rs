@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
@@ -14,8 +16,16 @@ use crate::forge::{DeliveryOutcome, DeliveryResult};
 use crate::model::{Assessment, StatusUpdate};
 use crate::plan::{observed_keys, plan};
 
+/// During a tick's deliveries, the wait before the next ledger checkpoint is at least this
 /// many times the last save's duration, so checkpoints take at most a tenth of the time.
 const CHECKPOINT_COST_FACTOR: u32 = 9;
+
+/// After a checkpoint failed, the wait before the next one.
+const CHECKPOINT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A checkpoint quicker than this (a small or medium ledger) does not space out the next one:
+/// the ledger is then saved after every delivery (file) or every interval (ConfigMap).
+const CHECKPOINT_COST_FLOOR: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TickOutcome {
@@ -63,42 +73,11 @@ impl Exporter {
     pub async fn tick(&mut self) -> TickReport {
         let started = self.clock.now();
         let now = self.wall_now();
-        let leading = self.leadership.is_leader();
-        if leading
-            && !self.was_leader
-            && !self.ledger_deferred
-            && !matches!(self.store, LedgerStore::Memory)
-        {
-            // A new leader continues from what the previous one saved.
-            if let Err(e) = self.load_ledger().await {
-                tracing::warn!("cannot reload the ledger on becoming leader: {e}");
-            }
-        }
-        self.was_leader = leading;
+        let leading = self.follow_leadership().await;
 
         let snapshot = match self.read().await {
             Ok(snapshot) => snapshot,
-            Err(error) => {
-                tracing::error!("poll failed, nothing posted: {error}");
-                // The counters the failure adds to continue from the saved ones.
-                if let Err(unreadable) = self.load_deferred_ledger().await {
-                    return TickReport::failed(TickOutcome::LedgerUnreadable(unreadable));
-                }
-                self.metrics.record_poll(
-                    "failure",
-                    self.clock.now().saturating_duration_since(started),
-                    None,
-                );
-                self.publish_status(
-                    now,
-                    "failure",
-                    self.clock.now().saturating_duration_since(started),
-                    Some(error.clone()),
-                    // The objects as last read: a failed read says nothing about them.
-                    &self.metrics.assessment(),
-                );
-                return TickReport::failed(TickOutcome::ReadFailed(error));
-            }
+            Err(error) => return self.read_failed(error, started, now).await,
         };
         let undecodable = undecodable_counts(&snapshot.undecodable);
         let assessment = Arc::new(assess(&snapshot, &self.config));
@@ -108,12 +87,8 @@ impl Exporter {
         }
         self.log_unattributed(&assessment);
 
-        if !leading && !matches!(self.store, LedgerStore::Memory) {
-            // Followers show the leader's ledger; they never write it.
-            match self.store.load().await {
-                Ok(loaded) => self.ledger = loaded.ledger,
-                Err(e) => tracing::warn!("cannot read the leader's ledger: {e}"),
-            }
+        if !leading {
+            self.show_leaders_ledger().await;
         }
         self.ledger.observe(&assessment, now);
         let planned = plan(&assessment, &self.ledger, &self.config);
@@ -123,55 +98,16 @@ impl Exporter {
             Vec::new()
         };
 
-        let tally = account(&outcomes, &self.counted_skips, &planned.updates);
-        for refused in &tally.refused {
-            let (key, error) = refused;
-            tracing::error!(repository = %key.repository, sha = %key.sha, context = %key.context, "the forge refused this status for good; it is not retried until the state changes: {error}");
-        }
-        for counted in &tally.counted {
-            self.metrics.record_delivery(
-                counted.forge,
-                counted.state,
-                counted.result,
-                counted.duration,
-            );
-        }
-        let mut report = TickReport {
-            outcome: TickOutcome::Completed,
-            planned: planned.updates.len(),
-            delivered: tally.delivered,
-            retry_later: tally.retry_later,
-            permanent_errors: tally.permanent_errors,
-            skipped: tally.skipped,
-        };
-        self.metrics
-            .set_unmatched_repositories(tally.unmatched_repositories);
-        self.counted_skips = tally.skips;
-        self.metrics.set_pending_retries(report.retry_later);
-        for (forge, remaining) in self.publishers.rate_limit_remaining() {
-            self.metrics.set_rate_limit_remaining(&forge, remaining);
-        }
+        let mut report = self.account_for(&outcomes, &planned.updates);
         self.metrics.set_undecodable(&undecodable);
         self.remember_deliveries(outcomes, &assessment);
 
         self.prune(now, &assessment);
-        let mut save_error = None;
-        if leading && !self.dry_run && (self.ledger.is_dirty() || self.save_every_tick) {
-            let mut counters = self.metrics.counter_values();
-            // The counters saved include this poll, counted as the success it is if the save
-            // works (if it does not, nothing is saved at all).
-            *saved_value(&mut counters, "flux_status_polls_total", &["success"]) += 1;
-            *saved_value(&mut counters, crate::metrics::LAST_SUCCESS, &[]) =
-                u64::try_from(self.wall_now().as_second()).unwrap_or(0);
-            self.ledger.set_counters(counters);
-            match self.store.save(&mut self.ledger).await {
-                Ok(bytes) => self.ledger_bytes = Some(bytes),
-                Err(e) => {
-                    tracing::error!("ledger not saved (retried next tick): {e}");
-                    save_error = Some(e.to_string());
-                }
-            }
-        }
+        let save_error = if leading {
+            self.save_after_tick().await
+        } else {
+            None
+        };
         if let Some(bytes) = self.ledger_bytes {
             self.metrics.set_ledger_size(self.ledger.len(), bytes);
         }
@@ -212,6 +148,113 @@ impl Exporter {
         report
     }
 
+    /// Follows leadership changes; a new leader continues from what the previous one saved.
+    /// Returns whether this exporter leads for this tick.
+    async fn follow_leadership(&mut self) -> bool {
+        let leading = self.leadership.is_leader();
+        if leading
+            && !self.was_leader
+            && !self.ledger_deferred
+            && !matches!(self.store, LedgerStore::Memory)
+            && let Err(e) = self.load_ledger().await
+        {
+            tracing::warn!("cannot reload the ledger on becoming leader: {e}");
+        }
+        self.was_leader = leading;
+        leading
+    }
+
+    /// A read that failed: nothing is planned or posted; the failure is counted and shown.
+    async fn read_failed(&mut self, error: String, started: Instant, now: Timestamp) -> TickReport {
+        tracing::error!("poll failed, nothing posted: {error}");
+        // The counters the failure adds to continue from the saved ones.
+        if let Err(unreadable) = self.load_deferred_ledger().await {
+            return TickReport::failed(TickOutcome::LedgerUnreadable(unreadable));
+        }
+        let elapsed = self.clock.now().saturating_duration_since(started);
+        self.metrics.record_poll("failure", elapsed, None);
+        self.publish_status(
+            now,
+            "failure",
+            elapsed,
+            Some(error.clone()),
+            // The objects as last read: a failed read says nothing about them.
+            &self.metrics.assessment(),
+        );
+        TickReport::failed(TickOutcome::ReadFailed(error))
+    }
+
+    /// Followers show the leader's ledger; they never write it.
+    async fn show_leaders_ledger(&mut self) {
+        if matches!(self.store, LedgerStore::Memory) {
+            return;
+        }
+        match self.store.load().await {
+            Ok(loaded) => self.ledger = loaded.ledger,
+            Err(e) => tracing::warn!("cannot read the leader's ledger: {e}"),
+        }
+    }
+
+    /// Applies the tick's account: logs refusals, counts deliveries, sets the gauges.
+    fn account_for(
+        &mut self,
+        outcomes: &[DeliveryOutcome],
+        updates: &[StatusUpdate],
+    ) -> TickReport {
+        let tally = account(outcomes, &self.counted_skips, updates);
+        for (key, error) in &tally.refused {
+            tracing::error!(repository = %key.repository, sha = %key.sha, context = %key.context, "the forge refused this status for good; it is not retried until the state changes: {error}");
+        }
+        for counted in &tally.counted {
+            self.metrics.record_delivery(
+                counted.forge,
+                counted.state,
+                counted.result,
+                counted.duration,
+            );
+        }
+        self.metrics
+            .set_unmatched_repositories(tally.unmatched_repositories);
+        self.metrics.set_pending_retries(tally.retry_later);
+        for (forge, remaining) in self.publishers.rate_limit_remaining() {
+            self.metrics.set_rate_limit_remaining(&forge, remaining);
+        }
+        self.counted_skips = tally.skips;
+        TickReport {
+            outcome: TickOutcome::Completed,
+            planned: updates.len(),
+            delivered: tally.delivered,
+            retry_later: tally.retry_later,
+            permanent_errors: tally.permanent_errors,
+            skipped: tally.skipped,
+        }
+    }
+
+    /// Saves the ledger (with the counters) when it changed or `once` asks every tick; returns
+    /// why the save failed, if it did.
+    async fn save_after_tick(&mut self) -> Option<String> {
+        if self.dry_run || !(self.ledger.is_dirty() || self.save_every_tick) {
+            return None;
+        }
+        let mut counters = self.metrics.counter_values();
+        // The counters saved include this poll, counted as the success it is if the save
+        // works (if it does not, nothing is saved at all).
+        *saved_value(&mut counters, crate::metrics::POLLS, &["success"]) += 1;
+        *saved_value(&mut counters, crate::metrics::LAST_SUCCESS, &[]) =
+            u64::try_from(self.wall_now().as_second()).unwrap_or(0);
+        self.ledger.set_counters(counters);
+        match self.store.save(&mut self.ledger).await {
+            Ok(bytes) => {
+                self.ledger_bytes = Some(bytes);
+                None
+            }
+            Err(e) => {
+                tracing::error!("ledger not saved (retried next tick): {e}");
+                Some(e.to_string())
+            }
+        }
+    }
+
     /// Delivers a plan's updates, recording each one in the ledger as soon as its outcome is
     /// known and saving the ledger as often as the store allows meanwhile, so that a crash in
     /// the middle of a long tick repeats only the deliveries that were not saved yet.
@@ -231,6 +274,11 @@ impl Exporter {
         let mut saved_at = self.clock.now();
         let mut gap = checkpoints.unwrap_or_default();
         let outcomes = loop {
+            let since_save = self.clock.now().saturating_duration_since(saved_at);
+            // Deliveries recorded during a gap are saved when it ends, even if no other
+            // delivery ends meanwhile: a crash repeats at most one gap's worth of them.
+            let due = self.clock.sleep(gap.saturating_sub(since_save));
+            let unsaved = checkpoints.is_some() && self.ledger.is_dirty();
             tokio::select! {
                 outcomes = &mut publishing => break outcomes,
                 Some(outcome) = outcomes_so_far.recv() => {
@@ -239,14 +287,13 @@ impl Exporter {
                         && self.ledger.is_dirty()
                         && self.clock.now().saturating_duration_since(saved_at) >= gap
                     {
-                        let started = self.clock.now();
-                        match self.store.save(&mut self.ledger).await {
-                            Ok(bytes) => self.ledger_bytes = Some(bytes),
-                            Err(e) => tracing::warn!("ledger not saved during the poll (tried again at its end): {e}"),
-                        }
-                        // A large ledger saved after every delivery of a storm would cost more
-                        // than the deliveries: keep checkpoints to a fraction of the time.
-                        gap = every.max(self.clock.now().saturating_duration_since(started) * CHECKPOINT_COST_FACTOR);
+                        gap = self.checkpoint(every).await;
+                        saved_at = self.clock.now();
+                    }
+                }
+                () = due, if unsaved => {
+                    if let Some(every) = checkpoints {
+                        gap = self.checkpoint(every).await;
                         saved_at = self.clock.now();
                     }
                 }
@@ -256,6 +303,27 @@ impl Exporter {
             self.record_outcome(&outcome);
         }
         outcomes
+    }
+
+    /// Saves the ledger during a tick's deliveries and returns the gap before the next save:
+    /// `every`, or for a save costlier than [`CHECKPOINT_COST_FLOOR`], enough to keep saves to
+    /// a tenth of the time (a large ledger saved after every delivery of a storm would cost
+    /// more than the deliveries).
+    async fn checkpoint(&mut self, every: Duration) -> Duration {
+        let started = self.clock.now();
+        match self.store.save(&mut self.ledger).await {
+            Ok(bytes) => self.ledger_bytes = Some(bytes),
+            Err(e) => {
+                tracing::warn!("ledger not saved during the poll (tried again later): {e}");
+                return every.max(CHECKPOINT_RETRY_AFTER);
+            }
+        }
+        let cost = self.clock.now().saturating_duration_since(started);
+        if cost < CHECKPOINT_COST_FLOOR {
+            every
+        } else {
+            every.max(cost * CHECKPOINT_COST_FACTOR)
+        }
     }
 
     /// Records a delivered status; a status the forge refused for good is recorded as if

@@ -36,6 +36,7 @@ impl FileStore {
     /// moved aside (to `<file>.corrupt-<unix seconds>`) and a fresh ledger started, so the
     /// exporter never crash-loops on it; the caller logs `discarded`.
     pub fn load(&self) -> Result<Loaded, LedgerError> {
+        self.remove_leftover_temporaries();
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -72,19 +73,44 @@ impl FileStore {
         }
     }
 
-    /// Writes the ledger atomically and marks it saved.
-    pub fn save(&self, ledger: &mut Ledger) -> Result<(), LedgerError> {
-        let bytes = encode(ledger);
-        let dir = match self.path.parent() {
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
-        };
+        }
+    }
+
+    fn temporary_prefix(&self) -> String {
         let file_name = self
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        format!(".{file_name}.tmp-")
+    }
+
+    /// Deletes the temporary files a killed process left mid-save (best effort: they hold no
+    /// more than the ledger they were about to replace).
+    fn remove_leftover_temporaries(&self) {
+        let prefix = self.temporary_prefix();
+        let ours = format!("{prefix}{}", std::process::id());
+        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix) && name != ours {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Writes the ledger atomically and marks it saved.
+    pub fn save(&self, ledger: &mut Ledger) -> Result<(), LedgerError> {
+        let bytes = encode(ledger);
+        let dir = self.dir();
+        let temp = dir.join(format!("{}{}", self.temporary_prefix(), std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temp)?;
             file.write_all(&bytes)?;

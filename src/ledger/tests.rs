@@ -436,6 +436,22 @@ fn the_file_store_round_trips_and_replaces_the_file_atomically() {
 }
 
 #[test]
+fn loading_a_file_ledger_deletes_the_temporary_files_a_killed_process_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("ledger.json"));
+    store.save(&mut sample()).unwrap();
+    std::fs::write(dir.path().join(".ledger.json.tmp-4242"), b"half a ledger").unwrap();
+    std::fs::write(dir.path().join("unrelated.txt"), b"kept").unwrap();
+    assert_eq!(store.load().unwrap().ledger, sample());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ledger.json", "unrelated.txt"]);
+}
+
+#[test]
 fn a_corrupt_ledger_file_is_moved_aside_and_a_fresh_ledger_started() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.json");

@@ -1,7 +1,7 @@
 use super::*;
 use crate::flux::{ResourceRef, SourceKind};
 use crate::model::RepoLocation;
-use crate::model::{Observation, ResourceAssessment, reasons};
+use crate::model::{Observation, Readiness, ResourceAssessment, ResourceState, reasons};
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()

@@ -2,12 +2,14 @@
 //! ledger; when it releases the Lease or stops renewing it, the other takes over and continues
 //! from the saved ledger without posting anything again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flux_status_exporter::app::Exporter;
 use flux_status_exporter::leader::Elector;
 
 use crate::common::*;
+use crate::support::fake_forges::SkipClock;
 
 const LEASE: &str = "flux-status-exporter";
 
@@ -22,6 +24,8 @@ struct Replicas {
     second: Exporter,
     first_elector: Elector,
     second_elector: Elector,
+    /// The second replica's clock.
+    clock: Arc<SkipClock>,
 }
 
 async fn replicas(w: &World, lease_duration: Duration) -> Replicas {
@@ -40,11 +44,14 @@ async fn replicas(w: &World, lease_duration: Duration) -> Replicas {
         "replica-two",
         lease_duration,
     );
+    let clock = SkipClock::new();
+    let second_elector = second_elector.with_clock(clock.clone());
     Replicas {
         first: w.exporter_with(&config, first_lead, false).await,
         second: w.exporter_with(&config, second_lead, false).await,
         first_elector,
         second_elector,
+        clock,
     }
 }
 
@@ -138,7 +145,7 @@ async fn when_the_leader_stops_renewing_the_other_takes_over_after_the_lease_dur
     while !r.second_elector.round().await.unwrap() {
         assert!(std::time::Instant::now() < deadline, "no takeover");
         follower_tick(&w, &mut r.second).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        r.clock.advance(Duration::from_millis(200));
     }
     assert_eq!(holder(&w).as_deref(), Some("replica-two"));
     completed(r.second.tick().await);
