@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use jiff::Timestamp;
 
-use super::inputs::read_snapshot;
+use super::inputs::{WarnedKinds, read_snapshot_warning_once};
 use super::{ClusterSource, LedgerStore, Parts};
 use crate::clock::{Clock, TokioClock};
 use crate::cluster::Snapshot;
@@ -23,6 +23,8 @@ use crate::status::{LedgerSummary, PollSummary, StatusInputs};
 
 /// The exporter's state between ticks.
 pub struct Exporter {
+    /// Kinds in a `--snapshot` dump already warned about.
+    pub(super) warned_kinds: WarnedKinds,
     /// Timestamps and durations of ticks.
     pub(super) clock: Arc<dyn Clock>,
     pub(super) config: Arc<Config>,
@@ -59,6 +61,7 @@ impl Exporter {
         dry_run: bool,
     ) -> Exporter {
         Exporter {
+            warned_kinds: WarnedKinds::default(),
             clock: Arc::new(TokioClock),
             config,
             source: parts.source,
@@ -186,16 +189,21 @@ impl Exporter {
         self.publishers = parts.publishers;
     }
 
-    pub(super) async fn read(&self) -> Result<Snapshot, String> {
+    pub(super) async fn read(&mut self) -> Result<Snapshot, String> {
         match &self.source {
             ClusterSource::Snapshot(path) => {
                 let path = path.clone();
                 let config = Arc::clone(&self.config);
+                let mut warned = std::mem::take(&mut self.warned_kinds);
                 // A large dump takes a while to parse; keep the runtime (and /metrics) free.
-                tokio::task::spawn_blocking(move || read_snapshot(&path, &config))
-                    .await
-                    .map_err(|e| format!("reading the snapshot: {e}"))?
-                    .map_err(|e| e.to_string())
+                let (read, warned) = tokio::task::spawn_blocking(move || {
+                    let read = read_snapshot_warning_once(&path, &config, &mut warned);
+                    (read, warned)
+                })
+                .await
+                .map_err(|e| format!("reading the snapshot: {e}"))?;
+                self.warned_kinds = warned;
+                read.map_err(|e| e.to_string())
             }
             ClusterSource::Kube(reader) => {
                 let result = reader.read().await;

@@ -45,6 +45,9 @@ pub struct DumpFilter<'a> {
 pub struct DumpReport {
     /// `apiVersion kind` → count, for objects that are not a Flux kind the exporter reads.
     pub ignored_kinds: BTreeMap<String, usize>,
+    /// Objects of Flux kinds the exporter has no use for (HelmRepository, image automation,
+    /// notifications): part of any Flux dump, skipped without a warning.
+    pub other_flux_objects: usize,
     /// Objects filtered out by namespace or label selector.
     pub filtered_out: usize,
 }
@@ -181,6 +184,14 @@ fn flux_kind(api_version: &str, kind: &str) -> Option<FluxKind> {
         .find(|k| k.as_str() == kind && k.api_version() == api_version)
 }
 
+/// A kind of a Flux API group that the exporter never reads, at any version. A kind it reads
+/// at another version (`kustomize.toolkit.fluxcd.io/v1beta2 Kustomization`) is not one: that
+/// object is missed, which deserves the warning.
+fn is_other_flux_kind(api_version: &str, kind: &str) -> bool {
+    let group = api_version.split('/').next().unwrap_or("");
+    group.ends_with(".toolkit.fluxcd.io") && !FluxKind::ALL.iter().any(|k| k.as_str() == kind)
+}
+
 /// A dump item that is not a Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum ItemError {
@@ -208,6 +219,10 @@ fn add_item(
         return Err(ItemError::NoKind);
     }
     let Some(kind) = flux_kind(api_version, kind_name) else {
+        if is_other_flux_kind(api_version, kind_name) {
+            report.other_flux_objects += 1;
+            return Ok(());
+        }
         *report
             .ignored_kinds
             .entry(format!("{api_version} {kind_name}").trim().to_string())
@@ -296,6 +311,37 @@ items:
   kind: ConfigMap
   metadata: {name: cm, namespace: team-b}
 "#;
+
+    #[test]
+    fn flux_kinds_the_exporter_never_reads_are_skipped_without_counting_as_ignored() {
+        let dump = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: source.toolkit.fluxcd.io/v1
+  kind: HelmRepository
+  metadata: {name: podinfo, namespace: flux-system}
+- apiVersion: image.toolkit.fluxcd.io/v1beta2
+  kind: ImagePolicy
+  metadata: {name: app, namespace: flux-system}
+- apiVersion: notification.toolkit.fluxcd.io/v1beta3
+  kind: Alert
+  metadata: {name: slack, namespace: flux-system}
+- apiVersion: source.toolkit.fluxcd.io/v1beta2
+  kind: GitRepository
+  metadata: {name: old, namespace: flux-system}
+"#;
+        let (snapshot, report) = parse(dump).unwrap();
+        assert_eq!(snapshot.object_count(), 0);
+        assert_eq!(report.other_flux_objects, 3);
+        assert_eq!(
+            report.ignored_kinds,
+            BTreeMap::from([(
+                "source.toolkit.fluxcd.io/v1beta2 GitRepository".to_string(),
+                1
+            )])
+        );
+    }
 
     #[test]
     fn a_list_dump_decodes_flux_objects_and_reports_what_it_skipped() {
