@@ -53,27 +53,19 @@ pub fn decide(record: Option<&LeaseRecord>, unchanged_for: Duration, me: &str) -
 #[derive(Debug, Clone)]
 pub struct Leadership {
     leading: Arc<AtomicBool>,
-    changes: watch::Receiver<bool>,
 }
 
 impl Leadership {
     /// Always the leader (leader election disabled, or `once`).
     pub fn always() -> Leadership {
-        let (_tx, rx) = watch::channel(true);
         Leadership {
             leading: Arc::new(AtomicBool::new(true)),
-            changes: rx,
         }
     }
 
     /// Whether this replica leads now.
     pub fn is_leader(&self) -> bool {
         self.leading.load(Ordering::SeqCst)
-    }
-
-    /// A receiver that sees every change of leadership.
-    pub fn subscribe(&self) -> watch::Receiver<bool> {
-        self.changes.clone()
     }
 }
 
@@ -95,7 +87,6 @@ pub struct Elector {
     identity: String,
     duration: Duration,
     leading: Arc<AtomicBool>,
-    notify: watch::Sender<bool>,
     seen: Option<(LeaseRecord, Instant)>,
     clock: Arc<dyn Clock>,
 }
@@ -120,7 +111,6 @@ impl Elector {
         duration: Duration,
     ) -> (Elector, Leadership) {
         let leading = Arc::new(AtomicBool::new(false));
-        let (notify, changes) = watch::channel(false);
         let elector = Elector {
             api: Api::namespaced(client, namespace),
             namespace: namespace.to_string(),
@@ -128,11 +118,10 @@ impl Elector {
             identity: identity.to_string(),
             duration,
             leading: Arc::clone(&leading),
-            notify,
             seen: None,
             clock: Arc::new(TokioClock),
         };
-        (elector, Leadership { leading, changes })
+        (elector, Leadership { leading })
     }
 
     /// Judges expiry and paces rounds on `clock`.
@@ -165,7 +154,6 @@ impl Elector {
             } else {
                 tracing::info!(lease = %self.name, identity = %self.identity, "no longer the leader");
             }
-            let _ = self.notify.send(leading);
         }
     }
 

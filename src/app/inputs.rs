@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
     match path {
         Some(path) => Config::load(path),
-        None => Ok(Config::built_in()),
+        None => Config::built_in(),
     }
 }
 

@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_built_in_configuration_is_made_of_these_defaults() {
-        let config = Config::built_in();
+        let config = Config::built_in().unwrap();
         assert_eq!(config.cluster, CLUSTER);
         assert_eq!(config.kinds, KINDS);
         assert_eq!(config.schedule.to_string(), SCHEDULE);

@@ -50,12 +50,8 @@ pub const BUILT_IN: &str = "built-in defaults";
 
 impl Config {
     /// The configuration used when no file is given: no forges, everything else defaulted.
-    pub fn built_in() -> Config {
-        match validate::validate(RawConfig::default(), BUILT_IN) {
-            Ok(config) => config,
-            // The defaults are fixed and covered by a test; reaching this is a programming error.
-            Err(err) => unreachable!("built-in defaults are invalid: {err}"),
-        }
+    pub fn built_in() -> Result<Config, ConfigError> {
+        validate::validate(RawConfig::default(), BUILT_IN)
     }
 
     /// Reads and validates a configuration file.

@@ -35,7 +35,7 @@ fn the_reference_config_yaml_is_valid() {
 #[test]
 fn an_empty_file_and_the_built_in_defaults_agree() {
     let empty = load("").unwrap();
-    let built_in = Config::built_in();
+    let built_in = Config::built_in().unwrap();
     assert_eq!(empty.to_yaml(), built_in.to_yaml());
     assert_eq!(built_in.cluster, "default");
     assert_eq!(

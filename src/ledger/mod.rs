@@ -287,11 +287,6 @@ impl Ledger {
         self.counters = counters;
     }
 
-    /// Marks the ledger as needing a save.
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
-    }
-
     pub(crate) fn insert_raw(&mut self, key: StatusKey, posted: PostedStatus) {
         self.statuses.insert(key, posted);
     }

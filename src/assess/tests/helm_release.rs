@@ -116,7 +116,7 @@ fn a_helm_release_speaks_for_its_kustomization_commit_and_its_git_chart_commit()
         )],
         ..Default::default()
     };
-    let assessment = assess(&snapshot, &Config::built_in());
+    let assessment = assess(&snapshot, &Config::built_in().unwrap());
     let hr = assessment
         .resources
         .iter()
@@ -170,7 +170,7 @@ fn a_helm_release_applied_before_its_kustomization_failed_to_build_speaks_for_th
         "bitnami",
         None,
     ));
-    let assessment = assess(&snapshot, &Config::built_in());
+    let assessment = assess(&snapshot, &Config::built_in().unwrap());
     let hr = assessment
         .resources
         .iter()
@@ -259,7 +259,7 @@ fn helm_release_conditions_decide_its_state() {
             )],
             ..Default::default()
         };
-        let assessment = assess(&snapshot, &Config::built_in());
+        let assessment = assess(&snapshot, &Config::built_in().unwrap());
         let o = &assessment.resources[0].observations;
         assert_eq!(o.len(), 1, "{conditions:?}");
         assert_eq!(
@@ -293,7 +293,7 @@ fn a_helm_release_from_a_helm_repository_without_an_owner_names_no_commit() {
         )],
         ..Default::default()
     };
-    let r = &assess(&snapshot, &Config::built_in()).resources[0];
+    let r = &assess(&snapshot, &Config::built_in().unwrap()).resources[0];
     assert!(r.observations.is_empty());
     assert_eq!(
         r.unattributed.as_deref(),

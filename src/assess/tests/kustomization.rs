@@ -95,7 +95,7 @@ fn every_failure_reason_fails_the_attempted_commit_with_its_message() {
             "it broke\nsecond line",
         );
         let snapshot = snapshot_with(Some(B), vec![k]);
-        let assessment = assess(&snapshot, &Config::built_in());
+        let assessment = assess(&snapshot, &Config::built_in().unwrap());
         let observations: Vec<&Observation> = assessment.observations().map(|(_, o)| o).collect();
         assert_eq!(observations.len(), 1, "{reason}");
         assert_eq!(
@@ -194,7 +194,7 @@ fn an_unobserved_generation_is_pending_not_success() {
                 .generation(4, 3),
         ],
     );
-    let assessment = assess(&snapshot, &Config::built_in());
+    let assessment = assess(&snapshot, &Config::built_in().unwrap());
     assert_eq!(
         assessment.resources[0].message,
         "generation 4 not yet reconciled (observed 3)"
@@ -212,7 +212,7 @@ fn a_suspended_object_says_nothing_about_commits_and_reports_suspended() {
                 .suspended(),
         ],
     );
-    let assessment = assess(&snapshot, &Config::built_in());
+    let assessment = assess(&snapshot, &Config::built_in().unwrap());
     assert!(assessment.resources[0].observations.is_empty());
     assert_eq!(assessment.resources[0].state, ResourceState::Suspended);
 }
@@ -223,7 +223,7 @@ fn drift_is_the_source_revision_differing_from_the_applied_one_since_the_artifac
         Some(B),
         vec![K::new("apps", "app").revs(Some(A), Some(A)).ready()],
     );
-    let assessment = assess(&snapshot, &Config::built_in());
+    let assessment = assess(&snapshot, &Config::built_in().unwrap());
     let r = &assessment.resources[0];
     assert_eq!(r.drift, Some(Some("2026-11-22T10:00:00Z".parse().unwrap())));
     assert_eq!(r.source_revision.as_deref(), Some(rev(B).as_str()));
@@ -233,7 +233,7 @@ fn drift_is_the_source_revision_differing_from_the_applied_one_since_the_artifac
         vec![K::new("apps", "app").revs(Some(A), Some(A)).ready()],
     );
     assert_eq!(
-        assess(&settled, &Config::built_in()).resources[0].drift,
+        assess(&settled, &Config::built_in().unwrap()).resources[0].drift,
         None
     );
 }

@@ -144,7 +144,7 @@ pub(super) fn snapshot_with(source_rev: Option<&str>, ks: Vec<K>) -> Snapshot {
 }
 
 pub(super) fn observations_of(snapshot: &Snapshot) -> Vec<(String, CommitState, String)> {
-    let assessment = assess(snapshot, &Config::built_in());
+    let assessment = assess(snapshot, &Config::built_in().unwrap());
     assessment
         .observations()
         .map(|(_, o)| (o.target.sha.short(), o.state, o.reason.clone()))

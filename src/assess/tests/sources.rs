@@ -13,7 +13,7 @@ pub(super) fn a_missing_source_or_a_bucket_names_no_commit_and_says_why() {
                 .ready(),
         ],
     );
-    let r = &assess(&missing, &Config::built_in()).resources[0];
+    let r = &assess(&missing, &Config::built_in().unwrap()).resources[0];
     assert!(r.observations.is_empty());
     assert_eq!(
         r.unattributed.as_deref(),
@@ -41,7 +41,7 @@ pub(super) fn a_missing_source_or_a_bucket_names_no_commit_and_says_why() {
         },
         status: SourceStatus::default(),
     });
-    let r = &assess(&bucket, &Config::built_in()).resources[0];
+    let r = &assess(&bucket, &Config::built_in().unwrap()).resources[0];
     assert_eq!(
         r.unattributed.as_deref(),
         Some("Bucket apps/b: bucket revisions name no git commit")
@@ -55,7 +55,7 @@ pub(super) fn a_repository_url_that_names_no_repository_is_explained_without_cre
         vec![K::new("apps", "app").revs(Some(A), Some(A)).ready()],
     );
     snapshot.git_repositories[0].spec.url = "https://user:hunter2@github.com/acme".into();
-    let r = &assess(&snapshot, &Config::built_in()).resources[0];
+    let r = &assess(&snapshot, &Config::built_in().unwrap()).resources[0];
     assert_eq!(
         r.unattributed.as_deref(),
         Some(
@@ -126,7 +126,7 @@ pub(super) fn an_oci_source_maps_to_a_commit_through_its_annotations() {
         oci_repositories: vec![oci("apps", "manifests", &digest, None, None)],
         ..Default::default()
     };
-    let r = &assess(&unannotated, &Config::built_in()).resources[0];
+    let r = &assess(&unannotated, &Config::built_in().unwrap()).resources[0];
     assert_eq!(r.observations.len(), 0);
     assert_eq!(
         r.unattributed.as_deref(),
