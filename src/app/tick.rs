@@ -23,9 +23,6 @@ const CHECKPOINT_COST_FACTOR: u32 = 9;
 /// After a checkpoint failed, the wait before the next one.
 const CHECKPOINT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// A checkpoint quicker than this (a small or medium ledger) does not space out the next one:
-/// the ledger is then saved after every delivery (file) or every interval (ConfigMap).
-const CHECKPOINT_COST_FLOOR: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TickOutcome {
@@ -305,10 +302,9 @@ impl Exporter {
         outcomes
     }
 
-    /// Saves the ledger during a tick's deliveries and returns the gap before the next save:
-    /// `every`, or for a save costlier than [`CHECKPOINT_COST_FLOOR`], enough to keep saves to
-    /// a tenth of the time (a large ledger saved after every delivery of a storm would cost
-    /// more than the deliveries).
+    /// Saves the ledger during a tick's deliveries and returns the gap before the next save: at
+    /// least `every`, and enough to keep saves to a tenth of the time (a large ledger saved
+    /// after every delivery of a storm would cost more than the deliveries).
     async fn checkpoint(&mut self, every: Duration) -> Duration {
         let started = self.clock.now();
         match self.store.save(&mut self.ledger).await {
@@ -319,11 +315,7 @@ impl Exporter {
             }
         }
         let cost = self.clock.now().saturating_duration_since(started);
-        if cost < CHECKPOINT_COST_FLOOR {
-            every
-        } else {
-            every.max(cost * CHECKPOINT_COST_FACTOR)
-        }
+        every.max(cost * CHECKPOINT_COST_FACTOR)
     }
 
     /// Records a delivered status; a status the forge refused for good is recorded as if
