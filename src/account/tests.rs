@@ -142,3 +142,28 @@ fn unmatched_repositories_are_counted_once_per_host_and_repository() {
         2
     );
 }
+
+#[test]
+fn a_repository_the_forge_does_not_allow_is_skipped_and_counted_under_its_forge() {
+    let outcomes = [outcome(
+        key("github.com", "other/x", 'a'),
+        Some("hub"),
+        DeliveryResult::SkippedNotAllowed,
+        0,
+    )];
+    let tally = account(&outcomes, &HashSet::new(), &[]);
+    assert_eq!(
+        (tally.skipped, tally.delivered, tally.retry_later),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        tally.counted,
+        vec![CountedDelivery {
+            forge: "hub",
+            state: "success",
+            result: "skipped_not_allowed",
+            duration: None,
+        }]
+    );
+    assert!(tally.refused.is_empty());
+}

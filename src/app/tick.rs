@@ -23,7 +23,6 @@ const CHECKPOINT_COST_FACTOR: u32 = 9;
 /// After a checkpoint failed, the wait before the next one.
 const CHECKPOINT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TickOutcome {
     /// The cluster was read and every update was delivered, deferred or skipped.
