@@ -239,6 +239,16 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
                     code: 1,
                     message: format!("the cluster could not be read: {e}"),
                 }),
+                OnceOutcome::SnapshotUnreadable(e) => Err(CommandError::Once {
+                    code: 2,
+                    message: e,
+                }),
+                OnceOutcome::Refused(n) => Err(CommandError::Once {
+                    code: 5,
+                    message: format!(
+                        "the forge refused {n} status update(s) for good; they are not sent again until their state changes"
+                    ),
+                }),
                 OnceOutcome::SaveFailed(e) => Err(CommandError::Once {
                     code: 1,
                     message: format!("the ledger could not be saved: {e}"),

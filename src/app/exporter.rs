@@ -21,6 +21,15 @@ use crate::model::{Assessment, CommitState, StatusKey};
 use crate::server::ServerState;
 use crate::status::{LedgerSummary, PollSummary, StatusInputs};
 
+/// Why a tick could not read the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ReadFailure {
+    /// The `--snapshot` dump is missing, unreadable or not a dump: the caller's input.
+    Snapshot(String),
+    /// The API server (or reading the dump's thread) failed.
+    Cluster(String),
+}
+
 /// The exporter's state between ticks.
 pub struct Exporter {
     /// Kinds in a `--snapshot` dump already warned about.
@@ -189,7 +198,7 @@ impl Exporter {
         self.publishers = parts.publishers;
     }
 
-    pub(super) async fn read(&mut self) -> Result<Snapshot, String> {
+    pub(super) async fn read(&mut self) -> Result<Snapshot, ReadFailure> {
         match &self.source {
             ClusterSource::Snapshot(path) => {
                 let path = path.clone();
@@ -201,9 +210,9 @@ impl Exporter {
                     (read, warned)
                 })
                 .await
-                .map_err(|e| format!("reading the snapshot: {e}"))?;
+                .map_err(|e| ReadFailure::Cluster(format!("reading the snapshot: {e}")))?;
                 self.warned_kinds = warned;
-                read.map_err(|e| e.to_string())
+                read.map_err(|e| ReadFailure::Snapshot(e.to_string()))
             }
             ClusterSource::Kube(reader) => {
                 let result = reader.read().await;
@@ -222,7 +231,11 @@ impl Exporter {
                         }
                         Ok(outcome.snapshot)
                     }
-                    Err(err) => Err(format!("{} ({})", err, err.kind().as_str())),
+                    Err(err) => Err(ReadFailure::Cluster(format!(
+                        "{} ({})",
+                        err,
+                        err.kind().as_str()
+                    ))),
                 }
             }
         }

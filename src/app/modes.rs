@@ -68,6 +68,11 @@ pub enum OnceOutcome {
     DeliveriesLeft(usize),
     /// The cluster could not be read (exit 1).
     ReadFailed(String),
+    /// The `--snapshot` dump is missing, unreadable or not a dump (exit 2, bad input).
+    SnapshotUnreadable(String),
+    /// The forge refused some statuses for good, e.g. 422 for an invalid field (exit 5);
+    /// they are not offered again until their state changes.
+    Refused(usize),
     /// The ledger could not be saved (exit 1).
     SaveFailed(String),
     /// The tick completed but its metrics could not be pushed (exit 4).
@@ -102,6 +107,7 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
     .await?;
     let mut outcome = match report.outcome {
         TickOutcome::ReadFailed(e) => OnceOutcome::ReadFailed(e),
+        TickOutcome::SnapshotUnreadable(e) => OnceOutcome::SnapshotUnreadable(e),
         TickOutcome::SaveFailed(e) => OnceOutcome::SaveFailed(e),
         TickOutcome::LedgerUnreadable(e) => match exporter.take_ledger_load_error() {
             Some(error) => return Err(RunError::Ledger(error)),
@@ -113,6 +119,9 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
         },
         TickOutcome::Completed if report.retry_later > 0 => {
             OnceOutcome::DeliveriesLeft(report.retry_later)
+        }
+        TickOutcome::Completed if report.permanent_errors > 0 => {
+            OnceOutcome::Refused(report.permanent_errors)
         }
         TickOutcome::Completed => OnceOutcome::Completed,
     };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
+use super::exporter::ReadFailure;
 use super::{Exporter, LedgerStore};
 use crate::account::account;
 use crate::assess::assess;
@@ -29,6 +30,9 @@ pub enum TickOutcome {
     Completed,
     /// The cluster could not be read completely; nothing was planned or posted.
     ReadFailed(String),
+    /// The `--snapshot` dump is missing, unreadable or not a dump; nothing was planned or
+    /// posted.
+    SnapshotUnreadable(String),
     /// Updates were delivered but the ledger could not be saved (it is retried next tick).
     SaveFailed(String),
     /// The ledger to be loaded in this tick could not be read; nothing was planned or posted.
@@ -161,7 +165,13 @@ impl Exporter {
     }
 
     /// A read that failed: nothing is planned or posted; the failure is counted and shown.
-    async fn read_failed(&mut self, error: String, started: Instant, now: Timestamp) -> TickReport {
+    async fn read_failed(
+        &mut self,
+        failure: ReadFailure,
+        started: Instant,
+        now: Timestamp,
+    ) -> TickReport {
+        let (ReadFailure::Snapshot(error) | ReadFailure::Cluster(error)) = failure.clone();
         tracing::error!("poll failed, nothing posted: {error}");
         // The counters the failure adds to continue from the saved ones.
         if let Err(unreadable) = self.load_deferred_ledger().await {
@@ -177,7 +187,10 @@ impl Exporter {
             // The objects as last read: a failed read says nothing about them.
             &self.metrics.assessment(),
         );
-        TickReport::failed(TickOutcome::ReadFailed(error))
+        TickReport::failed(match failure {
+            ReadFailure::Snapshot(_) => TickOutcome::SnapshotUnreadable(error),
+            ReadFailure::Cluster(_) => TickOutcome::ReadFailed(error),
+        })
     }
 
     /// Followers show the leader's ledger; they never write it.

@@ -461,3 +461,35 @@ async fn sigterm_during_a_once_tick_lets_the_delivery_in_flight_finish_and_saves
 }
 
 const PATIENCE_SHORT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_exits_2_as_plan_does_when_the_snapshot_is_missing() {
+    let s = Setup::start().await;
+    let config = s.config("");
+    let missing = s.path("missing.yaml");
+    let (code, _, stderr) = run_to_end(&once(&config, missing.to_str().unwrap())).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        last_line(&stderr),
+        format!(
+            "error: {}: cannot read: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    assert_eq!(s.github.requests(), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_exits_5_when_the_forge_refuses_statuses_for_good() {
+    let s = Setup::start().await;
+    let config = s.config("");
+    let snapshot = s.snapshot(&cluster());
+    s.github
+        .set_outage(Some(Reply::message(422, "Validation Failed")));
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(5), "{stderr}");
+    assert_eq!(
+        last_line(&stderr),
+        "error: the forge refused 2 status update(s) for good; they are not sent again until their state changes"
+    );
+}
