@@ -12,9 +12,9 @@ use crate::cluster::Snapshot;
 use crate::cluster::client::{ConnectError, ConnectOptions, connect};
 use crate::cluster::dump::DumpError;
 use crate::cluster::kube::{KubeReader, ReadError};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, LedgerBackend};
 use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
-use crate::ledger::Ledger;
+use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError};
 use crate::model::Plan;
 use crate::plan::plan;
 use crate::report;
@@ -156,6 +156,10 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
+    /// Plan against an empty ledger (everything as new) instead of the configured one.
+    #[arg(long)]
+    pub no_ledger: bool,
+
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -185,6 +189,8 @@ pub enum CommandError {
     Kube(String),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// `once` finished, but not cleanly; `code` is its exit code.
     #[error("{message}")]
     Once { code: u8, message: String },
@@ -206,9 +212,10 @@ impl CommandError {
             | CommandError::Dump(_)
             | CommandError::Forge(_)
             | CommandError::Connect(_) => ExitCode::from(2),
-            CommandError::Read(_) | CommandError::Kube(_) | CommandError::Undelivered { .. } => {
-                ExitCode::from(1)
-            }
+            CommandError::Read(_)
+            | CommandError::Kube(_)
+            | CommandError::Ledger(_)
+            | CommandError::Undelivered { .. } => ExitCode::from(1),
             CommandError::Run(RunError::Interrupted) => ExitCode::from(130),
             CommandError::Run(e) if e.is_bad_input() => ExitCode::from(2),
             CommandError::Run(_) => ExitCode::from(1),
@@ -298,7 +305,14 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
                     tracing::info!(resource = %resource.resource, "no commit status: {why}");
                 }
             }
-            let planned = plan(&assessment, &Ledger::new(), &config);
+            let mut ledger = if args.no_ledger {
+                Ledger::new()
+            } else {
+                ledger_for_plan(&config, &args.cluster).await?
+            };
+            // As a tick does: what the ledger knows of the objects is brought up to date first.
+            ledger.observe(&assessment, jiff::Timestamp::now());
+            let planned = plan(&assessment, &ledger, &config);
             drop(assessment);
             Ok(match args.output {
                 OutputFormat::Table => report::plan_table(&planned),
@@ -308,6 +322,50 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
         Command::Publish(args) => publish(args, &config).await,
         Command::Run(_) | Command::Once(_) => Ok(String::new()),
     }
+}
+
+/// The configured ledger, read without writing anything. A ConfigMap ledger needs the cluster:
+/// planning a `--snapshot` where no cluster can be reached plans against an empty ledger, with
+/// a warning.
+async fn ledger_for_plan(config: &Config, cluster: &ClusterArgs) -> Result<Ledger, CommandError> {
+    let loaded = match &config.ledger.backend {
+        LedgerBackend::Memory => return Ok(Ledger::new()),
+        LedgerBackend::File(path) => FileStore::new(path.clone()).peek()?,
+        LedgerBackend::ConfigMap { name, namespace } => {
+            match configmap_ledger(config, cluster, name, namespace.as_deref()).await {
+                Ok(loaded) => loaded,
+                Err(e) if cluster.snapshot.is_some() => {
+                    tracing::warn!(
+                        "the ConfigMap ledger cannot be read ({e}); planning the snapshot against an empty ledger (--no-ledger says so on purpose)"
+                    );
+                    return Ok(Ledger::new());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if let Some(why) = &loaded.discarded {
+        tracing::warn!("{why}");
+    }
+    Ok(loaded.ledger)
+}
+
+async fn configmap_ledger(
+    config: &Config,
+    cluster: &ClusterArgs,
+    name: &str,
+    namespace: Option<&str>,
+) -> Result<crate::ledger::Loaded, CommandError> {
+    let options = ConnectOptions {
+        kubeconfig: cluster.kubeconfig.clone(),
+        context: cluster.context.clone(),
+        request_timeout: config.kube.request_timeout,
+    };
+    let connection = connect(&options).await?;
+    let namespace = namespace.map_or_else(|| connection.default_namespace.clone(), str::to_string);
+    Ok(ConfigMapStore::new(connection.client, &namespace, name)
+        .load()
+        .await?)
 }
 
 fn plan_snapshot(path: &std::path::Path, config: &Config) -> Result<Plan, CommandError> {

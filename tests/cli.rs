@@ -177,3 +177,113 @@ fn unknown_arguments_exit_2() {
         stderr(&out)
     );
 }
+
+/// A configuration whose ledger is a file in `dir`.
+fn file_ledger_config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ledger = dir.join("ledger.json");
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "cluster: demo\nledger: {{backend: file, path: {}}}\n",
+            ledger.display()
+        ),
+    )
+    .unwrap();
+    (config, ledger)
+}
+
+fn plan_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = exporter(args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    value["updates"].as_array().unwrap().clone()
+}
+
+#[test]
+fn plan_reads_the_configured_ledger_and_shows_what_the_next_tick_would_post() {
+    use flux_status_exporter::ledger::{FileStore, Ledger};
+    use flux_status_exporter::model::{CommitState, StatusKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (config, ledger_path) = file_ledger_config(dir.path());
+    let config = config.to_str().unwrap();
+    let snapshot = "examples/cluster-snapshot.yaml";
+    let fresh = plan_json(&[
+        "--config",
+        config,
+        "plan",
+        "--snapshot",
+        snapshot,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(fresh.len(), 13, "no ledger file yet: everything is new");
+
+    // The first update was posted as it is now; the second was last posted as pending.
+    let key = |u: &serde_json::Value| StatusKey {
+        host: u["host"].as_str().unwrap().to_string(),
+        repository: u["repository"].as_str().unwrap().to_string(),
+        sha: u["sha"].as_str().unwrap().parse().unwrap(),
+        context: u["context"].as_str().unwrap().to_string(),
+    };
+    let state = |u: &serde_json::Value| -> CommitState {
+        serde_json::from_value(u["state"].clone()).unwrap()
+    };
+    let mut ledger = Ledger::new();
+    let now = jiff::Timestamp::now();
+    ledger.record(
+        key(&fresh[0]),
+        state(&fresh[0]),
+        fresh[0]["reason"].as_str().unwrap(),
+        now,
+    );
+    ledger.record(key(&fresh[1]), CommitState::Pending, "Progressing", now);
+    FileStore::new(&ledger_path).save(&mut ledger).unwrap();
+    let stored = std::fs::read(&ledger_path).unwrap();
+
+    let planned = plan_json(&[
+        "--config",
+        config,
+        "plan",
+        "--snapshot",
+        snapshot,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        planned.len(),
+        12,
+        "the status posted as it is now is unchanged"
+    );
+    assert!(
+        planned
+            .iter()
+            .all(|u| u["context"] != fresh[0]["context"] || u["sha"] != fresh[0]["sha"])
+    );
+    let second = planned
+        .iter()
+        .find(|u| u["context"] == fresh[1]["context"] && u["sha"] == fresh[1]["sha"])
+        .unwrap();
+    assert_eq!(second["previous_state"], "pending");
+    assert_eq!(
+        std::fs::read(&ledger_path).unwrap(),
+        stored,
+        "plan writes nothing"
+    );
+
+    let ignoring = plan_json(&[
+        "--config",
+        config,
+        "plan",
+        "--snapshot",
+        snapshot,
+        "--no-ledger",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        ignoring, fresh,
+        "--no-ledger plans as if nothing was ever posted"
+    );
+}

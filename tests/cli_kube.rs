@@ -195,3 +195,73 @@ fn plan_warns_once_about_a_missing_crd_and_plans_from_the_other_kinds() {
     );
     assert!(!stdout(&out).is_empty());
 }
+
+#[test]
+fn plan_against_a_cluster_reads_the_configmap_ledger_there_and_writes_nothing() {
+    use flux_status_exporter::cluster::client::{ConnectOptions, connect};
+    use flux_status_exporter::ledger::{ConfigMapStore, Ledger};
+    use flux_status_exporter::model::{CommitState, StatusKey};
+
+    let fake = FakeKube::with_dump(example());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let plan = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec![
+            "plan",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = exporter(&args, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        value["updates"].as_array().unwrap().clone()
+    };
+    let fresh = plan(&[]);
+
+    // The ledger a tick would have saved after posting the first update as it is now.
+    let first = &fresh[0];
+    let mut ledger = Ledger::new();
+    ledger.record(
+        StatusKey {
+            host: first["host"].as_str().unwrap().to_string(),
+            repository: first["repository"].as_str().unwrap().to_string(),
+            sha: first["sha"].as_str().unwrap().parse().unwrap(),
+            context: first["context"].as_str().unwrap().to_string(),
+        },
+        serde_json::from_value::<CommitState>(first["state"].clone()).unwrap(),
+        first["reason"].as_str().unwrap(),
+        jiff::Timestamp::now(),
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let connection = connect(&ConnectOptions {
+            kubeconfig: Some(kubeconfig.clone()),
+            context: None,
+            request_timeout: std::time::Duration::from_secs(10),
+        })
+        .await
+        .unwrap();
+        ConfigMapStore::new(
+            connection.client,
+            &connection.default_namespace,
+            "flux-status-exporter-ledger",
+        )
+        .save(&mut ledger)
+        .await
+        .unwrap();
+    });
+    let writes = |fake: &FakeKube| fake.requests().iter().filter(|r| r.method != "GET").count();
+    let written = writes(&fake);
+
+    let planned = plan(&[]);
+    assert_eq!(
+        planned.len(),
+        fresh.len() - 1,
+        "the posted status is unchanged"
+    );
+    assert!(!planned.contains(first));
+    assert_eq!(plan(&["--no-ledger"]), fresh);
+    assert_eq!(writes(&fake), written, "plan writes nothing");
+}

@@ -32,6 +32,37 @@ impl FileStore {
         }
     }
 
+    /// Reads the ledger without changing anything on disk, for `plan`: a corrupt or
+    /// incompatible file is an empty ledger with `discarded` saying why (a tick would move it
+    /// aside and start from empty, which plans the same).
+    pub fn peek(&self) -> Result<Loaded, LedgerError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Loaded {
+                    ledger: Ledger::new(),
+                    discarded: None,
+                    bytes: None,
+                });
+            }
+            Err(e) => return Err(self.io("cannot read", e)),
+        };
+        Ok(match decode(&bytes, &self.path.display().to_string()) {
+            Ok(ledger) => Loaded {
+                ledger,
+                discarded: None,
+                bytes: Some(bytes.len()),
+            },
+            Err(problem) => Loaded {
+                ledger: Ledger::new(),
+                discarded: Some(format!(
+                    "{problem}; planning against an empty ledger, as the next tick would"
+                )),
+                bytes: None,
+            },
+        })
+    }
+
     /// Reads the ledger. A missing file is an empty ledger. A corrupt or incompatible file is
     /// moved aside (to `<file>.corrupt-<unix seconds>`) and a fresh ledger started, so the
     /// exporter never crash-loops on it; the caller logs `discarded`.
