@@ -42,8 +42,17 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&cli.log_level)
+    let mut filter = EnvFilter::try_new(&cli.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level `{}`: {e}", cli.log_level))?;
+    // octocrab logs every error answer at ERROR with neither forge nor repository, retried ones
+    // included; our own lines say the same with both. A filter naming octocrab still gets them.
+    if !cli.log_level.contains("octocrab") {
+        filter = filter.add_directive(
+            "octocrab=off"
+                .parse()
+                .map_err(|e| anyhow::anyhow!("log filter: {e}"))?,
+        );
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

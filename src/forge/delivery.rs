@@ -156,6 +156,13 @@ impl Publishers {
                     error, retry_after, ..
                 } => {
                     let wait = self.backoff(attempts).max(retry_after.unwrap_or_default());
+                    tracing::warn!(
+                        forge = %lane.name, host = %update.key.host,
+                        repository = %update.key.repository, sha = %update.key.sha.short(),
+                        context = %update.key.context, attempt = attempts,
+                        retry_in_seconds = wait.as_secs_f64(),
+                        "{error}; retrying"
+                    );
                     if wait > self.policy.max_wait {
                         break DeliveryResult::RetryLater {
                             error: format!(
@@ -191,9 +198,9 @@ impl Publishers {
                 })
             }
             Unanswered::NoAnswer(error) => Step::Transient {
+                opened: self.failed(lane, &error),
                 error,
                 retry_after: None,
-                opened: self.failed(lane),
             },
             Unanswered::NotSent(failure) => {
                 outcome.attempts -= 1;
@@ -232,9 +239,9 @@ impl Publishers {
                 Step::Again(error)
             }
             Answer::Unavailable => Step::Transient {
+                opened: self.failed(lane, &error),
                 error,
                 retry_after: judgement.retry_after,
-                opened: self.failed(lane),
             },
             Answer::Refused => Step::Done(DeliveryResult::PermanentError { error }),
         }
@@ -272,8 +279,9 @@ impl Publishers {
     }
 
     /// Records a failed request; the circuit's failures and cool-down when this opened it.
-    fn failed(&self, lane: &Lane) -> Option<(u32, Duration)> {
+    fn failed(&self, lane: &Lane, why: &str) -> Option<(u32, Duration)> {
         let mut state = lane.state();
+        state.last_failure = why.to_string();
         state
             .circuit
             .failed(self.clock.now())
@@ -324,7 +332,7 @@ impl Publishers {
                             "cut off at shutdown".to_string()
                         }
                         Unanswered::NoAnswer(why) => {
-                            let _ = self.failed(lane);
+                            let _ = self.failed(lane, &why);
                             why
                         }
                         Unanswered::NotSent(failure) => {
@@ -342,7 +350,7 @@ impl Publishers {
                 Answer::Accepted | Answer::Refused => {}
                 Answer::Unavailable => {
                     // Counts towards opening the circuit; the post then finds it open or not.
-                    let _ = self.failed(lane);
+                    let _ = self.failed(lane, &error);
                     return not_read(&error);
                 }
                 Answer::RateLimited | Answer::CredentialRefused | Answer::AlreadyCurrent => {

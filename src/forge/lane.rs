@@ -28,6 +28,9 @@ pub(crate) struct LaneState {
     pub(crate) rate_limited_streak: u32,
     /// The forge's last `x-ratelimit-remaining`.
     pub(crate) remaining: Option<u64>,
+    /// What the last failed request got (no answer, or which error answer), for the
+    /// circuit's message.
+    pub(crate) last_failure: String,
 }
 
 impl LaneState {
@@ -114,11 +117,12 @@ enum Slot {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum NoSlot {
     #[error(
-        "{forge} is failing ({failures} requests in a row got no answer); not contacting it for {seconds}s"
+        "{forge} is failing ({failures} requests in a row failed, the last: {last}); not contacting it for {seconds}s"
     )]
     Open {
         forge: String,
         failures: u32,
+        last: String,
         seconds: u64,
     },
     #[error("{forge} is failing; waiting for a probe request to succeed")]
@@ -173,6 +177,7 @@ impl Lane {
                 pause_reason: String::new(),
                 rate_limited_streak: 0,
                 remaining: None,
+                last_failure: String::new(),
             }),
         }
     }
@@ -191,11 +196,17 @@ impl Lane {
         pacing: Pacing,
         max_wait: Duration,
     ) -> Result<Option<Duration>, NoSlot> {
-        match self.state().slot(now, pacing) {
+        let (slot, last_failure) = {
+            let mut state = self.state();
+            let slot = state.slot(now, pacing);
+            (slot, state.last_failure.clone())
+        };
+        match slot {
             Slot::Go => Ok(None),
             Slot::Refused(Refusal::Open { until, failures }) => Err(NoSlot::Open {
                 forge: self.name.clone(),
                 failures,
+                last: last_failure,
                 seconds: whole_seconds(until.saturating_duration_since(now)),
             }),
             Slot::Refused(Refusal::Probing) => Err(NoSlot::Probing {

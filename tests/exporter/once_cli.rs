@@ -493,3 +493,33 @@ async fn once_exits_5_when_the_forge_refuses_statuses_for_good() {
         "error: the forge refused 2 status update(s) for good; they are not sent again until their state changes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_502_is_a_warning_naming_forge_repository_and_attempt_and_the_delivery_no_error()
+{
+    let s = Setup::start().await;
+    let config = s.config("");
+    let snapshot = s.snapshot(&cluster());
+    s.github
+        .inject(crate::support::fake_forges::Fault::Respond(Reply::message(
+            502,
+            "Bad Gateway",
+        )));
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let retried: Vec<&str> = stderr.lines().filter(|l| l.contains("retrying")).collect();
+    assert_eq!(retried.len(), 1, "{stderr}");
+    for part in [
+        " WARN ",
+        "github answered 502: Bad Gateway; retrying",
+        "forge=github",
+        "repository=acme/fleet",
+        "attempt=1",
+    ] {
+        assert!(retried[0].contains(part), "{part} in {}", retried[0]);
+    }
+    assert!(
+        !stderr.lines().any(|l| l.contains(" ERROR ")),
+        "nothing failed for good: {stderr}"
+    );
+}

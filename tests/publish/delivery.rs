@@ -183,10 +183,10 @@ async fn a_forge_that_keeps_failing_opens_the_circuit_and_is_left_alone() {
                 error: "github answered 503: Service Unavailable (github has failed 5 requests in a row; not contacting it for 30s)".into()
             },
             DeliveryResult::RetryLater {
-                error: "github is failing (5 requests in a row got no answer); not contacting it for 30s".into()
+                error: "github is failing (5 requests in a row failed, the last: github answered 503: Service Unavailable); not contacting it for 30s".into()
             },
             DeliveryResult::RetryLater {
-                error: "github is failing (5 requests in a row got no answer); not contacting it for 30s".into()
+                error: "github is failing (5 requests in a row failed, the last: github answered 503: Service Unavailable); not contacting it for 30s".into()
             },
         ]
     );
