@@ -21,12 +21,14 @@ use crate::metrics::Metrics;
 /// Prometheus text exposition format, version 0.0.4.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Whether the exporter is ready: after its first successful poll, and while the last one is
-/// younger than `max_age`.
+/// Whether the exporter is ready: after its first successful poll, while the last one is
+/// younger than `max_age`, and while no forge refuses its credential.
 #[derive(Debug)]
 pub struct Readiness {
     last_success: Mutex<Option<Timestamp>>,
     max_age: Mutex<Duration>,
+    /// Per forge whose credential is refused, why (already redacted).
+    refused_credentials: Mutex<Vec<(String, String)>>,
 }
 
 impl Readiness {
@@ -35,7 +37,16 @@ impl Readiness {
         Readiness {
             last_success: Mutex::new(None),
             max_age: Mutex::new(max_age),
+            refused_credentials: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Records which forges refuse their credential (forge name, why), after each tick.
+    pub fn set_refused_credentials(&self, refused: Vec<(String, String)>) {
+        *self
+            .refused_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = refused;
     }
 
     /// Records a successful poll.
@@ -65,10 +76,30 @@ impl Readiness {
                         max_age.as_secs()
                     ))
                 } else {
-                    Ok(())
+                    self.check_credentials()
                 }
             }
         }
+    }
+
+    /// A refused credential makes every status of its forge wait, so the pod says so where
+    /// `kubectl get pods` and the probe's events show it.
+    fn check_credentials(&self) -> Result<(), String> {
+        let refused = self
+            .refused_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let each: Vec<String> = refused
+            .iter()
+            .map(|(forge, why)| format!("forge {forge} refuses its credential: {why}"))
+            .collect();
+        Err(format!(
+            "{}; its statuses wait until the credential is fixed",
+            each.join("; ")
+        ))
     }
 }
 

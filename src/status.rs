@@ -38,6 +38,8 @@ struct Document<'a> {
     last_poll: &'a PollSummary,
     ledger: &'a LedgerSummary,
     deliveries: HashMap<&'static str, usize>,
+    /// Forge name → why it refuses its credential; empty while every credential is accepted.
+    refused_credentials: std::collections::BTreeMap<&'a str, &'a str>,
     objects: Vec<Object<'a>>,
 }
 
@@ -86,6 +88,8 @@ pub struct StatusInputs<'a> {
     pub last_deliveries: &'a HashMap<StatusKey, DeliveryOutcome>,
     pub last_poll: &'a PollSummary,
     pub ledger_summary: &'a LedgerSummary,
+    /// (forge name, why) for each forge that refuses its credential.
+    pub refused_credentials: &'a [(String, String)],
 }
 
 /// Renders the document as pretty JSON.
@@ -148,6 +152,11 @@ pub fn render(inputs: &StatusInputs<'_>) -> Vec<u8> {
         last_poll: inputs.last_poll,
         ledger: inputs.ledger_summary,
         deliveries,
+        refused_credentials: inputs
+            .refused_credentials
+            .iter()
+            .map(|(forge, why)| (forge.as_str(), why.as_str()))
+            .collect(),
         objects,
     };
     let mut bytes = serde_json::to_vec_pretty(&document).unwrap_or_else(|_| b"{}".to_vec());

@@ -520,6 +520,14 @@ fn prometheus_sees_every_family_follow_drift_failures_recovery_suspension_retrie
         )),
         Some((GitHub::BUDGET - 6).to_string())
     );
+    // The token is accepted, so the forge's credential is not refused.
+    assert_eq!(
+        prometheus.value(&covered.expr(
+            "flux_status_forge_credential_refused",
+            format!("flux_status_forge_credential_refused{{{exporter_job},forge=\"github\"}}")
+        )),
+        Some("0".into())
+    );
 
     // The ledger: one record per posted (repository, commit, context), as stored on disk.
     prometheus.wait_for_value(

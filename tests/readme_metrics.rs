@@ -82,6 +82,7 @@ fn populated_metrics() -> Metrics {
     );
     metrics.set_pending_retries(0);
     metrics.set_rate_limit_remaining("github", Some(4321));
+    metrics.set_credential_refused("github", false);
     metrics.set_ledger_size(ledger.len(), 12_345);
     metrics.set_unmatched_repositories(2);
     metrics.set_undecodable(&[(FluxKind::HelmRelease, 1)]);

@@ -268,6 +268,12 @@ impl Exporter {
             .iter()
             .map(|r| crate::plan::context_for(&r.resource, &self.config))
             .collect();
+        let refused_credentials: Vec<(String, String)> = self
+            .publishers
+            .credential_refused()
+            .into_iter()
+            .filter_map(|(forge, why)| Some((forge, why?)))
+            .collect();
         let document = crate::status::render(&StatusInputs {
             cluster: &self.config.cluster,
             leader: self.leadership.is_leader(),
@@ -287,6 +293,7 @@ impl Exporter {
                 entries: self.ledger.len(),
                 bytes: self.ledger_bytes,
             },
+            refused_credentials: &refused_credentials,
         });
         server.set_status(Bytes::from(document));
     }

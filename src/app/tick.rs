@@ -228,6 +228,19 @@ impl Exporter {
         for (forge, remaining) in self.publishers.rate_limit_remaining() {
             self.metrics.set_rate_limit_remaining(&forge, remaining);
         }
+        let mut refused_credentials = Vec::new();
+        for (forge, refusal) in self.publishers.credential_refused() {
+            self.metrics
+                .set_credential_refused(&forge, refusal.is_some());
+            if let Some(why) = refusal {
+                refused_credentials.push((forge, why));
+            }
+        }
+        if let Some(server) = &self.server {
+            server
+                .readiness
+                .set_refused_credentials(refused_credentials);
+        }
         self.counted_skips = tally.skips;
         TickReport {
             outcome: TickOutcome::Completed,

@@ -68,8 +68,16 @@ impl Publishers {
             let _ = lane.publisher.send(update, &request).await;
             return outcome;
         }
-        outcome.result = self.attempts(lane, update, &request, &mut outcome).await;
-        log_outcome(update, &outcome);
+        let mut held = false;
+        outcome.result = self
+            .attempts(lane, update, &request, &mut outcome, &mut held)
+            .await;
+        if held {
+            // The refusal itself was logged once; each status it holds back is not.
+            tracing::debug!(forge = %lane.name, context = %update.key.context, "not sent: the credential is held after a refusal");
+        } else {
+            log_outcome(update, &outcome);
+        }
         outcome
     }
 
@@ -80,6 +88,7 @@ impl Publishers {
         update: &StatusUpdate,
         request: &StatusRequest,
         outcome: &mut DeliveryOutcome,
+        held: &mut bool,
     ) -> DeliveryResult {
         if self.shutdown.phase() != Phase::Running {
             return stopping();
@@ -91,6 +100,20 @@ impl Publishers {
             },
             () = self.shutdown.reached(Phase::Draining) => return stopping(),
         };
+        let hold = lane
+            .state()
+            .credential_hold(self.clock.now())
+            .map(|(left, why)| (left, why.to_string()));
+        if let Some((left, why)) = hold {
+            *held = true;
+            return DeliveryResult::RetryLater {
+                error: format!(
+                    "{} refused the credential ({why}); it is not used again for {}s",
+                    lane.name,
+                    whole_seconds(left)
+                ),
+            };
+        }
         let mut started: Option<Instant> = None;
         // Only a status the ledger knows nothing of is read back: for the others the ledger
         // already says what the forge shows.
@@ -132,9 +155,7 @@ impl Publishers {
             };
             match step {
                 Step::Done(result) => break result,
-                Step::Again(error) if out_of_attempts => {
-                    break DeliveryResult::PermanentError { error };
-                }
+                Step::Again(error) if out_of_attempts => break gave_up(&error),
                 Step::Again(_) => {}
                 Step::RateLimited(error) if out_of_attempts => break gave_up(&error),
                 Step::RateLimited(_) => {}
@@ -232,7 +253,20 @@ impl Publishers {
             Answer::Accepted | Answer::AlreadyCurrent => Step::Done(DeliveryResult::Delivered),
             Answer::RateLimited => Step::RateLimited(error),
             Answer::CredentialRefused if *credential_retried => {
-                Step::Done(DeliveryResult::PermanentError { error })
+                // The credential, not the status, is refused: the status waits (never recorded
+                // as posted) and no other status of this forge uses the credential meanwhile.
+                let hold = lane.state().hold_credential(self.clock.now(), &error);
+                tracing::error!(
+                    forge = %lane.name,
+                    "{error}; the credential is refused and not used again for {}s (fix or rotate it; every held status is delivered then)",
+                    whole_seconds(hold)
+                );
+                Step::Done(DeliveryResult::RetryLater {
+                    error: format!(
+                        "{error} (the credential is not used again for {}s)",
+                        whole_seconds(hold)
+                    ),
+                })
             }
             Answer::CredentialRefused => {
                 *credential_retried = true;

@@ -11,7 +11,7 @@ use super::circuit::{Circuit, Refusal};
 use super::pacing::{Budget, Pacer};
 use super::policy::DeliveryPolicy;
 use super::transport::Publisher;
-use super::verdict::{Judgement, PauseReason, whole_seconds};
+use super::verdict::{Answer, Judgement, PauseReason, whole_seconds};
 use crate::config::{ForgeConfig, RateLimit, RepositoryAllowlist};
 
 /// The request timeout of the catch-all dry-run lane, which no configuration sets.
@@ -31,6 +31,34 @@ pub(crate) struct LaneState {
     /// What the last failed request got (no answer, or which error answer), for the
     /// circuit's message.
     pub(crate) last_failure: String,
+    /// The forge refused the credential: it is not used again before this, and why.
+    pub(crate) credential_held: Option<(Instant, String)>,
+    /// Credential refusals in a row, for the hold's backoff across ticks.
+    pub(crate) credential_refusals: u32,
+}
+
+/// The first hold of a refused credential; each refusal in a row doubles it.
+pub(crate) const CREDENTIAL_HOLD: Duration = Duration::from_secs(60);
+/// The longest hold of a refused credential.
+pub(crate) const CREDENTIAL_HOLD_MAX: Duration = Duration::from_secs(3600);
+
+impl LaneState {
+    /// Holds the credential after a refusal and returns for how long.
+    pub(crate) fn hold_credential(&mut self, now: Instant, why: &str) -> Duration {
+        let doubled = CREDENTIAL_HOLD.saturating_mul(1u32 << self.credential_refusals.min(10));
+        let hold = doubled.min(CREDENTIAL_HOLD_MAX);
+        self.credential_refusals = self.credential_refusals.saturating_add(1);
+        self.credential_held = Some((now + hold, why.to_string()));
+        hold
+    }
+
+    /// The refusal still holding the credential at `now`, and how long it still holds.
+    pub(crate) fn credential_hold(&self, now: Instant) -> Option<(Duration, &str)> {
+        self.credential_held
+            .as_ref()
+            .filter(|(until, _)| *until > now)
+            .map(|(until, why)| (until.saturating_duration_since(now), why.as_str()))
+    }
 }
 
 impl LaneState {
@@ -52,6 +80,10 @@ impl LaneState {
         self.rate_limited_streak = judgement.streak;
         if !judgement.is_failure() {
             self.circuit.answered();
+        }
+        if judgement.answer == Answer::Accepted || judgement.answer == Answer::AlreadyCurrent {
+            self.credential_held = None;
+            self.credential_refusals = 0;
         }
         if let Some(pause) = judgement.pause {
             let reason = match pause.reason {
@@ -178,6 +210,8 @@ impl Lane {
                 rate_limited_streak: 0,
                 remaining: None,
                 last_failure: String::new(),
+                credential_held: None,
+                credential_refusals: 0,
             }),
         }
     }

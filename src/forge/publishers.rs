@@ -179,6 +179,21 @@ impl Publishers {
             .collect()
     }
 
+    /// Per forge, why its credential is refused, until the forge accepts it again.
+    pub fn credential_refused(&self) -> Vec<(String, Option<String>)> {
+        self.lanes
+            .iter()
+            .map(|l| {
+                let refusal = l
+                    .state()
+                    .credential_held
+                    .as_ref()
+                    .map(|(_, why)| why.clone());
+                (l.name.clone(), refusal)
+            })
+            .collect()
+    }
+
     /// Whether [`Publishers::shutdown`] has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.phase() != Phase::Running

@@ -104,6 +104,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "Commit status updates that failed and wait for the next poll.",
     ),
     (
+        "flux_status_forge_credential_refused",
+        "gauge",
+        "1 while the forge's credential is held after the forge refused it (401), else 0.",
+    ),
+    (
         "flux_status_forge_rate_limit_remaining",
         "gauge",
         "Requests the forge says remain in its rate-limit window (absent until it says).",

@@ -49,6 +49,7 @@ pub struct Metrics {
     delivery_duration: HistogramVec,
     pending_retries: IntGauge,
     rate_limit_remaining: GaugeVec,
+    credential_refused: IntGaugeVec,
     ledger_entries: IntGauge,
     ledger_bytes: IntGauge,
     unmatched: IntGauge,
@@ -103,6 +104,8 @@ impl Metrics {
             IntGauge::with_opts(opts("flux_status_commit_status_pending_retries"))?;
         let rate_limit_remaining =
             GaugeVec::new(opts("flux_status_forge_rate_limit_remaining"), &["forge"])?;
+        let credential_refused =
+            IntGaugeVec::new(opts("flux_status_forge_credential_refused"), &["forge"])?;
         let ledger_entries = IntGauge::with_opts(opts("flux_status_ledger_entries"))?;
         let ledger_bytes = IntGauge::with_opts(opts("flux_status_ledger_bytes"))?;
         let unmatched = IntGauge::with_opts(opts("flux_status_unmatched_repositories"))?;
@@ -121,6 +124,7 @@ impl Metrics {
         registry.register(Box::new(delivery_duration.clone()))?;
         registry.register(Box::new(pending_retries.clone()))?;
         registry.register(Box::new(rate_limit_remaining.clone()))?;
+        registry.register(Box::new(credential_refused.clone()))?;
         registry.register(Box::new(ledger_entries.clone()))?;
         registry.register(Box::new(ledger_bytes.clone()))?;
         registry.register(Box::new(unmatched.clone()))?;
@@ -142,6 +146,7 @@ impl Metrics {
             delivery_duration,
             pending_retries,
             rate_limit_remaining,
+            credential_refused,
             ledger_entries,
             ledger_bytes,
             unmatched,
@@ -262,6 +267,14 @@ impl Metrics {
     }
 
     /// Sets what a forge last said about its remaining rate limit.
+    /// Whether `forge`'s credential is held after a refusal.
+    pub fn set_credential_refused(&self, forge: &str, refused: bool) {
+        self.credential_refused
+            .with_label_values(&[forge])
+            .set(i64::from(refused));
+    }
+
+    /// Sets what the forge says remains of its rate-limit window.
     pub fn set_rate_limit_remaining(&self, forge: &str, remaining: Option<u64>) {
         match remaining {
             Some(r) => self

@@ -10,6 +10,7 @@ mod support;
 
 mod common;
 
+mod credential;
 mod dry_run;
 mod leader;
 mod ledger_configmap;

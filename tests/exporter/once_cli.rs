@@ -523,3 +523,34 @@ async fn a_retried_502_is_a_warning_naming_forge_repository_and_attempt_and_the_
         "nothing failed for good: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_exits_3_and_records_nothing_when_the_forge_refuses_the_token_then_delivers_after_rotation()
+ {
+    let s = Setup::start().await;
+    let config = s.config("");
+    let snapshot = s.snapshot(&cluster());
+    std::fs::write(s.path("github-token"), "ghp_RevokedLongAgo000000").unwrap();
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(s.github.requests().len(), 2, "{stderr}");
+    let refused: Vec<&str> = stderr.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(refused.len(), 1, "said once: {stderr}");
+    assert!(
+        refused[0].contains(
+            "github answered 401: Bad credentials; the credential is refused and not used again for 60s"
+        ),
+        "{}",
+        refused[0]
+    );
+    assert!(!stderr.contains("ghp_RevokedLongAgo000000"), "{stderr}");
+
+    std::fs::write(s.path("github-token"), GITHUB_TOKEN).unwrap();
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        s.github.requests().len(),
+        4,
+        "both statuses, none recorded as posted before"
+    );
+}

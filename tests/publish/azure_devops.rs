@@ -120,8 +120,8 @@ async fn a_pat_answered_with_the_sign_in_page_is_refused_not_delivered() {
     let outcome = publish_one(&run.publishers, case().update(CommitState::Success)).await;
     assert_eq!(
         outcome.result,
-        DeliveryResult::PermanentError {
-            error: "azuredevops answered 401: the sign-in page came back (203): the PAT was not accepted".into()
+        DeliveryResult::RetryLater {
+            error: "azuredevops answered 401: the sign-in page came back (203): the PAT was not accepted (the credential is not used again for 60s)".into()
         }
     );
     assert_eq!(outcome.attempts, 2);

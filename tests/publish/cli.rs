@@ -155,7 +155,7 @@ async fn publish_exits_1_and_still_prints_every_outcome_when_a_forge_refuses() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.ends_with("\n13 updates: 5 delivered, 5 permanent_error, 3 skipped_unmatched\n"),
+        stdout.ends_with("\n13 updates: 5 delivered, 5 retry_later, 3 skipped_unmatched\n"),
         "{stdout}"
     );
     assert!(

@@ -434,3 +434,66 @@ async fn a_dry_run_without_configuration_logs_every_deliverable_update() {
     assert!(text.contains("dry run: would post this status"), "{text}");
     assert!(text.contains("flux/a"), "{text}");
 }
+
+#[tokio::test]
+async fn a_refused_credential_is_tried_twice_per_forge_then_held_with_backoff_and_every_status_waits()
+ {
+    // The fake accepts another token than the one configured: every request gets 401.
+    let s = setup(
+        GitHubFake::new("ghp_TheRotatedToken"),
+        fast(),
+        common::policy(),
+    )
+    .await;
+    let updates: Vec<_> = (0..4)
+        .map(|i| update("acme/app", &format!("flux/{i}"), CommitState::Success))
+        .collect();
+    let outcomes = s.publishers.publish(&updates).await;
+    assert_eq!(
+        s.fake.requests().len(),
+        2,
+        "one request, and one with the credential read again"
+    );
+    let held = "github refused the credential (github answered 401: Bad credentials); it is not used again for 60s";
+    assert_eq!(
+        results(&outcomes),
+        vec![
+            DeliveryResult::RetryLater {
+                error: "github answered 401: Bad credentials (the credential is not used again for 60s)".into()
+            },
+            DeliveryResult::RetryLater { error: held.into() },
+            DeliveryResult::RetryLater { error: held.into() },
+            DeliveryResult::RetryLater { error: held.into() },
+        ]
+    );
+    assert_eq!(
+        s.publishers.credential_refused(),
+        [(
+            "github".to_string(),
+            Some("github answered 401: Bad credentials".to_string())
+        )]
+    );
+
+    // Still refused once the hold ends: the next hold is twice as long.
+    s.clock.advance(Duration::from_secs(61));
+    let again = s.publishers.publish(&updates).await;
+    assert_eq!(s.fake.requests().len(), 4);
+    assert_eq!(
+        results(&again)[0],
+        DeliveryResult::RetryLater {
+            error:
+                "github answered 401: Bad credentials (the credential is not used again for 120s)"
+                    .into()
+        }
+    );
+
+    // Fixed: after the hold, every held status is delivered.
+    secret_file(s._dir.path(), "token", "ghp_TheRotatedToken");
+    s.clock.advance(Duration::from_secs(121));
+    let fixed = s.publishers.publish(&updates).await;
+    assert_eq!(results(&fixed), vec![DeliveryResult::Delivered; 4]);
+    assert_eq!(
+        s.publishers.credential_refused(),
+        [("github".to_string(), None)]
+    );
+}

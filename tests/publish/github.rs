@@ -313,8 +313,10 @@ async fn a_refused_token_is_read_again_and_retried_once() {
     let outcome = publish_one(&run.publishers, case().update(CommitState::Failure)).await;
     assert_eq!(
         outcome.result,
-        DeliveryResult::PermanentError {
-            error: "github answered 401: Bad credentials".into()
+        DeliveryResult::RetryLater {
+            error:
+                "github answered 401: Bad credentials (the credential is not used again for 60s)"
+                    .into()
         }
     );
     assert_eq!(outcome.attempts, 2);

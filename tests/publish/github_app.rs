@@ -173,15 +173,15 @@ async fn the_installation_token_is_reused_then_refreshed_before_it_expires() {
 }
 
 #[tokio::test]
-async fn a_key_the_app_does_not_have_is_a_permanent_error_naming_the_app() {
+async fn a_key_the_app_does_not_have_holds_the_credential_naming_the_app() {
     // A valid RSA key, but not the app's: the fake cannot verify the JWT.
     let app = start(Some(INSTALLATION), &fixture("other-private-key.pem")).await;
     let outcome = publish_one(&app.publishers, update("acme/app")).await;
     assert_eq!(
         outcome.result,
-        DeliveryResult::PermanentError {
+        DeliveryResult::RetryLater {
             error: format!(
-                "github answered 401: GitHub App {APP_ID}: exchanging a token for installation {INSTALLATION}: A JSON web token could not be decoded"
+                "github answered 401: GitHub App {APP_ID}: exchanging a token for installation {INSTALLATION}: A JSON web token could not be decoded (the credential is not used again for 60s)"
             )
         }
     );
