@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use flux_status_exporter::cli::{Cli, LogFormat, execute};
+use flux_status_exporter::logging::{SafeStderr, sanitize_line};
+use flux_status_exporter::redact::redact;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -27,15 +29,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(execute(&cli)) {
         Ok(output) => {
-            print!("{output}");
+            print!("{}", redact(&output));
             ExitCode::SUCCESS
         }
         Err(err) => {
             if let Some(output) = err.output() {
-                print!("{output}");
+                print!("{}", redact(output));
             }
             // Every error's message already names its input and cause.
-            eprintln!("error: {err}");
+            eprint!("{}", sanitize_line(&format!("error: {err}\n"), false));
             err.exit_code()
         }
     }
@@ -53,10 +55,11 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("log filter: {e}"))?,
         );
     }
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(SafeStderr { ansi })
+        .with_ansi(ansi);
     match cli.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),

@@ -8,10 +8,13 @@ use std::fmt;
 pub struct SecretString(String);
 
 impl SecretString {
-    /// Wraps a secret value. Surrounding whitespace (a trailing newline in a mounted file) is
-    /// removed, since no credential the forges issue contains it.
+    /// Wraps a secret value and registers it with the process-wide redactor
+    /// ([`crate::redact::register`]), so that no output shows it in any form. Surrounding
+    /// whitespace (a trailing newline in a mounted file) is removed, since no credential the
+    /// forges issue contains it.
     pub fn new(value: impl Into<String>) -> Self {
         let value: String = value.into();
+        crate::redact::register(&value);
         let trimmed = value.trim();
         if trimmed.len() == value.len() {
             SecretString(value)

@@ -1,6 +1,6 @@
 //! The `/status` document: per object, the commits it speaks for, what was last posted for
 //! each and what became of the last delivery, plus a summary of the last poll and the ledger.
-//! It holds no credential: error texts from forges are redacted where they are made, and
+//! It holds no credential: every credential the process holds is redacted from it, and
 //! condition messages have URL credentials stripped when they are read.
 
 use std::collections::HashMap;
@@ -159,7 +159,9 @@ pub fn render(inputs: &StatusInputs<'_>) -> Vec<u8> {
             .collect(),
         objects,
     };
-    let mut bytes = serde_json::to_vec_pretty(&document).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    bytes
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "{}".to_string());
+    text.push('\n');
+    // Forge errors are redacted where they are made; this catches whatever else may echo a
+    // credential (an API server's error body, a condition message).
+    crate::redact::redact(&text).into_owned().into_bytes()
 }

@@ -108,6 +108,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
     // The reader retries itself so that every attempt is counted and bounded; kube's own retry
     // layer would hide 429/503 answers and wait far longer than one tick.
     config.default_retry = false;
+    register_credentials(&config.auth_info);
     config.connect_timeout = Some(options.request_timeout);
     config.read_timeout = Some(options.request_timeout);
     // Count the read timeout from when a request is sent, not from when a pooled connection
@@ -120,6 +121,47 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
         client,
         default_namespace,
     })
+}
+
+/// Token files of the connections made, re-read when the API server refuses a token (a
+/// service-account token is rotated while the process runs).
+fn token_files() -> &'static std::sync::Mutex<Vec<PathBuf>> {
+    static FILES: std::sync::OnceLock<std::sync::Mutex<Vec<PathBuf>>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+/// Registers the kubeconfig's or service account's credentials with the redactor: an API
+/// server's error body can echo them as well as a forge's can.
+fn register_credentials(auth: &kube::config::AuthInfo) {
+    use secrecy::ExposeSecret;
+    for secret in [&auth.token, &auth.password].into_iter().flatten() {
+        crate::redact::register(secret.expose_secret());
+    }
+    if let Some(key) = &auth.client_key_data {
+        crate::redact::register(key.expose_secret());
+    }
+    if let Some(file) = &auth.token_file {
+        let path = PathBuf::from(file);
+        let mut files = token_files().lock().unwrap_or_else(|p| p.into_inner());
+        if !files.contains(&path) {
+            files.push(path);
+        }
+        drop(files);
+        register_token_files();
+    }
+}
+
+/// Reads every known token file again and registers what it holds with the redactor.
+pub fn register_token_files() {
+    let files = token_files()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for file in files {
+        if let Ok(token) = std::fs::read_to_string(&file) {
+            crate::redact::register(&token);
+        }
+    }
 }
 
 /// The kubeconfig to use and how to name it in errors, or `None` for in-cluster.

@@ -140,6 +140,14 @@ fn invalid_values_name_the_field_and_the_problem() {
             "test.yaml: forges[0].apiUrl: `http://api.github.com` must use https (plain http is only allowed to loopback addresses)",
         ),
         (
+            "forges:\n  - type: github\n    host: github.example.com\n    apiUrl: http://127.0.0.1.attacker.example/api/v3\n    credentials: {token: {env: T}}\n",
+            "test.yaml: forges[0].apiUrl: `http://127.0.0.1.attacker.example/api/v3` must use https (plain http is only allowed to loopback addresses)",
+        ),
+        (
+            "forges:\n  - type: github\n    host: github.example.com\n    apiUrl: http://127.attacker.example/api/v3\n    credentials: {token: {env: T}}\n",
+            "test.yaml: forges[0].apiUrl: `http://127.attacker.example/api/v3` must use https (plain http is only allowed to loopback addresses)",
+        ),
+        (
             "forges:\n  - type: github\n    host: https://github.com\n    credentials: {token: {env: T}}\n",
             "test.yaml: forges[0].host: `https://github.com` must be a lower-case host name without scheme, port or path",
         ),

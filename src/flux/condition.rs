@@ -71,37 +71,12 @@ pub fn first_line(message: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    let line = strip_url_credentials(line);
+    let line = super::scrub::strip_credentials(line);
     let mut end = line.len().min(MAX_MESSAGE_BYTES);
     while !line.is_char_boundary(end) {
         end -= 1;
     }
     line[..end].to_string()
-}
-
-/// `text` with the `user:password@` of every URL in it removed. Condition messages quote
-/// source URLs, and what the exporter keeps of a message is posted to forges and served on
-/// `/status`, so a credential embedded in a URL must not survive.
-pub fn strip_url_credentials(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| {
-                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '\'' || c == '"'
-            })
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => out.push_str(&authority[at + 1..]),
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The tracked conditions of an object.
@@ -246,8 +221,6 @@ mod tests {
             ),
             "failed to checkout 'https://github.com/acme/app.git' and ssh://host:22/x"
         );
-        assert_eq!(strip_url_credentials("no urls here"), "no urls here");
-        assert_eq!(strip_url_credentials("://@"), "://");
     }
 
     #[test]

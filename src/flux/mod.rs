@@ -10,6 +10,7 @@ mod kustomization;
 mod meta;
 pub mod repo_url;
 pub mod revision;
+pub mod scrub;
 mod source;
 
 pub use condition::{Condition, ConditionStatus, Conditions};

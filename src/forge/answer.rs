@@ -7,14 +7,13 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use super::credentials::CredentialError;
-use super::text::redact;
 use crate::model::profile::InvalidRepository;
 
-/// `text` with each of `secrets` removed.
+/// `text` without any of `secrets`, in any form they are sent in (see [`crate::redact`]).
 pub fn redact_all(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(text.to_string(), |acc, secret| redact(&acc, secret))
+    crate::redact::Redactor::new(secrets.iter().map(String::as_str))
+        .redact(text)
+        .into_owned()
 }
 
 /// Longest forge message carried into an error.
@@ -134,7 +133,10 @@ impl ForgeResponse {
         let message = if (200..300).contains(&status) {
             String::new()
         } else {
-            redact_all(&error_message(body), secrets)
+            // Redacted before it is cut: a cut can split a secret so that no whole copy of it
+            // is left to find.
+            let whole = redact_all(&error_message(body), secrets);
+            super::text::truncate_chars(&whole, MAX_MESSAGE)
         };
         ForgeResponse {
             status,
@@ -149,7 +151,7 @@ impl ForgeResponse {
     }
 }
 
-/// The message in a forge's error body: GitHub/Gitea/GitLab/Azure `message`, GitLab's
+/// The whole message, on one line, in a forge's error body: GitHub/Gitea/GitLab/Azure `message`, GitLab's
 /// `message` objects, Bitbucket Cloud's `error.message`, Bitbucket Server's `errors[].message`;
 /// else the start of the body as text.
 pub fn error_message(body: &[u8]) -> String {
@@ -158,8 +160,7 @@ pub fn error_message(body: &[u8]) -> String {
         .ok()
         .and_then(|v| json_message(&v));
     let message = found.unwrap_or_else(|| text.trim().to_string());
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    super::text::truncate_chars(&one_line, MAX_MESSAGE)
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn json_message(v: &serde_json::Value) -> Option<String> {
@@ -339,5 +340,94 @@ mod tests {
             at(0),
         );
         assert_eq!(response.message, "token [redacted] is revoked");
+    }
+
+    #[test]
+    fn a_secret_echoed_where_the_message_is_cut_leaves_no_part_of_it() {
+        let token = "ghp_0123456789abcdefghijABCDEFGHIJ0123456789";
+        let header = format!("Authorization: token {token}");
+        for pad in 240..300 {
+            let body = serde_json::json!({
+                "message": format!("{} {header}", "x".repeat(pad)),
+            });
+            let response = ForgeResponse::from_parts(
+                422,
+                &HeaderMap::new(),
+                body.to_string().as_bytes(),
+                &[format!("token {token}"), token.to_string()],
+                at(0),
+            );
+            assert!(response.message.chars().count() <= MAX_MESSAGE);
+            for window in token.as_bytes().windows(8) {
+                let window = std::str::from_utf8(window).unwrap();
+                assert!(
+                    !response.message.contains(window),
+                    "cut after {pad}: {} holds {window}",
+                    response.message
+                );
+            }
+        }
+    }
+
+    mod property {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn windows(text: &str) -> Vec<String> {
+            text.as_bytes()
+                .windows(8)
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn no_answer_message_holds_eight_characters_of_the_secret_or_its_base64(
+                secret in "[A-Za-z0-9_-]{8,48}",
+                user in "[a-z-]{0,12}",
+                before in "[ -~]{0,400}",
+                after in "[ -~]{0,100}",
+                form in 0usize..4,
+                cut_start in 0usize..40,
+                cut_len in 8usize..120,
+                status in prop::sample::select(vec![400u16, 401, 403, 404, 422, 500, 502]),
+            ) {
+                let basic = STANDARD.encode(format!("{user}:{secret}"));
+                let echoed_whole = match form {
+                    0 => secret.clone(),
+                    1 => basic.clone(),
+                    2 => STANDARD.encode(&secret),
+                    _ => format!("Basic {basic}"),
+                };
+                // The forge may echo a part of it, cut anywhere.
+                let start = cut_start.min(echoed_whole.len().saturating_sub(8));
+                let end = (start + cut_len).min(echoed_whole.len());
+                let echoed = &echoed_whole[start..end];
+                let body = serde_json::json!({"message": format!("{before}{echoed}{after}")});
+                let response = ForgeResponse::from_parts(
+                    status,
+                    &HeaderMap::new(),
+                    body.to_string().as_bytes(),
+                    &[format!("Basic {basic}"), secret.clone()],
+                    at(0),
+                );
+                let message = &response.message;
+                for window in windows(&secret)
+                    .into_iter()
+                    .chain(windows(&STANDARD.encode(&secret)))
+                    .chain(windows(&basic))
+                {
+                    // Text the test made up may hold the window by chance only if it is in the
+                    // echo's surroundings; those are not the secret's.
+                    if before.contains(&window) || after.contains(&window) {
+                        continue;
+                    }
+                    prop_assert!(!message.contains(&window), "{message} holds {window}");
+                }
+            }
+        }
     }
 }

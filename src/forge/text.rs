@@ -102,15 +102,6 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Replaces every occurrence of `secret` in `text`, so that a forge echoing a credential in an
-/// error body cannot carry it into our errors or logs.
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() || !text.contains(secret) {
-        return text.to_string();
-    }
-    text.replace(secret, "[redacted]")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,14 +159,5 @@ mod tests {
         assert_eq!(encode_segment("app-1.2_x~"), "app-1.2_x~");
         assert_eq!(encode_segment("é"), "%C3%A9");
         assert_eq!(encode_segment(".."), "..");
-    }
-
-    #[test]
-    fn redaction_removes_every_occurrence() {
-        assert_eq!(
-            redact("bad token tok tok", "tok"),
-            "bad [redacted]en [redacted] [redacted]"
-        );
-        assert_eq!(redact("nothing", ""), "nothing");
     }
 }

@@ -154,6 +154,11 @@ async fn bitbucket_cloud_password_stays_out_of_errors_and_logs() {
 }
 
 #[tokio::test]
+async fn bitbucket_cloud_password_in_any_form_and_cut_stays_out_of_errors_and_logs() {
+    common::keeps_every_form_of_the_credential_out_at_every_cut(case()).await;
+}
+
+#[tokio::test]
 async fn bitbucket_cloud_read_back_finding_the_same_status_posts_nothing() {
     read_back::skips_the_post_when_the_forge_already_shows_it(case()).await;
 }

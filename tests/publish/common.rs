@@ -332,3 +332,60 @@ pub async fn keeps_the_credential_out_of_errors_and_logs<L: ForgeLogic>(case: Ca
     assert!(!format!("{:?}", run.publishers).contains(case.token));
     run.logs.assert_never_contains(case.token);
 }
+
+/// Fails if `text` holds 8 consecutive characters of `secret`.
+pub fn assert_no_part_of(text: &str, secret: &str, what: &str) {
+    for window in secret.as_bytes().windows(8) {
+        let window = String::from_utf8_lossy(window);
+        assert!(
+            !text.contains(window.as_ref()),
+            "{what} holds `{window}` of a credential: {text}"
+        );
+    }
+}
+
+/// A forge echoing the credential in every form it was sent in (raw, the whole header, the
+/// header's value without its scheme, e.g. the bare base64 of `user:token`, URL-encoded) and
+/// at every cut position around the kept message's limit: no 8 characters of any of them
+/// reach the outcome, its JSON, or a log line.
+pub async fn keeps_every_form_of_the_credential_out_at_every_cut<L: ForgeLogic>(case: Case<L>) {
+    let run = case.start().await;
+    publish_one(&run.publishers, case.update(CommitState::Pending)).await;
+    let sent = run.fake.requests()[0].headers.clone();
+    let header = sent
+        .get("authorization")
+        .or_else(|| sent.get("private-token"))
+        .unwrap_or_else(|| panic!("no credential header in {sent:?}"))
+        .clone();
+    let bare = header
+        .split_once(' ')
+        .map_or(header.as_str(), |(_, value)| value)
+        .to_string();
+    let url_encoded: String = case.token.bytes().map(|b| format!("%{b:02X}")).collect();
+    let forms = [
+        case.token.to_string(),
+        header.clone(),
+        bare.clone(),
+        url_encoded,
+    ];
+    for form in &forms {
+        for pad in [0, 200, 250, 270, 285, 295, 299] {
+            let echo = format!("{} Authorization: {form} was refused", "x".repeat(pad));
+            run.fake
+                .inject(Fault::Respond(Reply::json(422, json!({ "message": echo }))));
+            let outcome = publish_one(&run.publishers, case.update(CommitState::Pending)).await;
+            let error = outcome.result.error().unwrap().to_string();
+            // The commit's SHA may share digits with a test token; it is no credential.
+            let json = serde_json::to_string(&outcome)
+                .unwrap()
+                .replace(SHA, "<sha>");
+            for (what, text) in [("error", &error), ("JSON", &json)] {
+                assert_no_part_of(text, case.token, what);
+                assert_no_part_of(text, &bare, what);
+            }
+        }
+    }
+    let logs = run.logs.text().replace(SHA, "<sha>");
+    assert_no_part_of(&logs, case.token, "the log");
+    assert_no_part_of(&logs, &bare, "the log");
+}

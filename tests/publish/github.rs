@@ -158,6 +158,11 @@ async fn github_token_stays_out_of_errors_and_logs() {
 }
 
 #[tokio::test]
+async fn github_token_in_any_form_and_cut_stays_out_of_errors_and_logs() {
+    common::keeps_every_form_of_the_credential_out_at_every_cut(case()).await;
+}
+
+#[tokio::test]
 async fn a_primary_rate_limit_waits_until_the_budget_resets() {
     let run = case().start().await;
     let reset = epoch(run.clock_wall()) + 120;

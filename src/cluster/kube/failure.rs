@@ -182,7 +182,11 @@ impl ReadFailure {
 pub(super) fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
     let target = target.clone();
     match code {
-        401 => ReadFailure::Unauthorized { target, message },
+        401 => {
+            // The body may echo a token rotated since it was last read.
+            crate::cluster::client::register_token_files();
+            ReadFailure::Unauthorized { target, message }
+        }
         403 => ReadFailure::Forbidden { target, message },
         _ => ReadFailure::Rejected {
             target,

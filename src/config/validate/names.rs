@@ -94,6 +94,15 @@ pub(super) fn check_http_url(url: &str, plain_http: PlainHttp) -> Result<(), Url
     }
 }
 
+/// Whether `host` is `localhost` or a loopback address, parsed as one: a name that merely
+/// starts like one (`127.0.0.1.attacker.example`) is not.
 fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
