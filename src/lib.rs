@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod files;
 pub mod flux;
 pub mod forge;
 pub mod leader;

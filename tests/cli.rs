@@ -287,3 +287,86 @@ fn plan_reads_the_configured_ledger_and_shows_what_the_next_tick_would_post() {
         "--no-ledger plans as if nothing was ever posted"
     );
 }
+
+/// Runs the exporter under an address-space limit of `limit_kib`, as a memory bound.
+fn exporter_within(limit_kib: u64, args: &[&str]) -> Output {
+    let binary = env!("CARGO_BIN_EXE_flux-status-exporter");
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
+        .arg(binary)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("FLUX_STATUS_EXPORTER_CONFIG")
+        .env("FLUX_STATUS_EXPORTER_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn a_yaml_alias_bomb_snapshot_exits_2_naming_the_file_within_a_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 MB scalar repeated by 5,000 aliases (5 GB expanded), and a nested variant: a list of
+    // 100 aliases to it, itself aliased 60 times.
+    let big = "x".repeat(1 << 20);
+    let flat = format!(
+        "apiVersion: v1\nkind: List\nbig: &big {big}\nitems:\n{}",
+        "- *big\n".repeat(5000)
+    );
+    let nested = format!(
+        "apiVersion: v1\nkind: List\nbig: &big {big}\nrow: &row [{}]\nitems:\n{}",
+        vec!["*big"; 100].join(", "),
+        "- *row\n".repeat(60)
+    );
+    for (name, text) in [("flat.yaml", flat), ("nested.yaml", nested)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let shown = path.display().to_string();
+        for command in ["plan", "once"] {
+            let mut args = vec![command, "--snapshot", &shown];
+            if command == "once" {
+                args.push("--dry-run");
+            }
+            // 1 GiB of address space: the expanded file would need gigabytes.
+            let out = exporter_within(1 << 20, &args);
+            let all = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{command} {name}: {all}");
+            let err = format!("{}\n", all.lines().last().unwrap_or(""));
+            assert!(
+                err.starts_with(&format!("error: {shown}: "))
+                    && err.contains(": refused: YAML aliases expand it far beyond its own size (")
+                    && err.ends_with("); a dump written by kubectl has no aliases\n"),
+                "{command} {name}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_fifo_or_a_directory_as_snapshot_exits_2_at_once_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("snapshot.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (path, why) in [
+        (
+            fifo.display().to_string(),
+            "it is not a regular file (a FIFO, socket or device)",
+        ),
+        (dir.path().display().to_string(), "it is a directory"),
+    ] {
+        let out = exporter(&["plan", "--snapshot", &path]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(stderr(&out), format!("error: {path}: cannot read: {why}\n"));
+    }
+}
+
+#[test]
+fn a_file_name_with_line_breaks_cannot_forge_a_log_line() {
+    let out = exporter(&["plan", "--snapshot", "missing\nERROR forged line\r"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: missing\\nERROR forged line\\r: cannot read: No such file or directory (os error 2)\n"
+    );
+}

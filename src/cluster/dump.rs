@@ -28,6 +28,15 @@ pub enum DumpError {
         location: String,
         message: String,
     },
+    /// YAML aliases make the dump expand far beyond its own size (an alias bomb).
+    #[error(
+        "{file}: {location}refused: YAML aliases expand it far beyond its own size ({detail}); a dump written by kubectl has no aliases"
+    )]
+    Expands {
+        file: String,
+        location: String,
+        detail: String,
+    },
     #[error("{file}: {problem}")]
     Shape { file: String, problem: String },
 }
@@ -58,7 +67,7 @@ pub fn read_dump_file(
     filter: DumpFilter<'_>,
 ) -> Result<(Snapshot, DumpReport), DumpError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| DumpError::Read {
+    let text = crate::files::read_regular_to_string(path).map_err(|source| DumpError::Read {
         file: file.clone(),
         source,
     })?;
@@ -129,6 +138,15 @@ pub fn parse_dump(
     Ok((snapshot, report))
 }
 
+/// Most aliases (and anchors) a dump may use.
+const MAX_DUMP_ALIASES: usize = 10_000;
+/// Most bytes of anchored content kept for replay.
+const MAX_DUMP_ANCHOR_BYTES: usize = 16 * 1024 * 1024;
+/// Most events replayed from aliases in one dump.
+const MAX_DUMP_REPLAYED_EVENTS: usize = 100_000;
+/// Most times one anchor may be expanded.
+const MAX_DUMP_EXPANSIONS_PER_ANCHOR: usize = 64;
+
 fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>, DumpError> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') {
@@ -141,15 +159,60 @@ fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>, DumpError> {
                 message: strip_position(&e.to_string()),
             });
     }
-    let options = serde_saphyr::options! { budget: None };
-    serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| {
-        DumpError::Syntax {
-            file: file.to_string(),
-            location: e
-                .location()
-                .map(|l| format!("{}:{}: ", l.line(), l.column()))
-                .unwrap_or_default(),
-            message: strip_position(e.without_snippet().to_string().lines().next().unwrap_or("")),
+    // kubectl never writes anchors; a dump with many aliases, or one alias expanded many
+    // times, is an alias bomb (a 1 MB file can expand to gigabytes). The other limits grow
+    // with the file, so that any real dump, however large, fits.
+    let size = text.len();
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_events: size.saturating_add(100_000),
+            max_nodes: size.saturating_add(100_000),
+            max_total_scalar_bytes: size.saturating_add(1024),
+            max_documents: size / 4 + 1024,
+            max_aliases: MAX_DUMP_ALIASES,
+            max_anchors: MAX_DUMP_ALIASES,
+            max_recorded_anchor_bytes: size.min(MAX_DUMP_ANCHOR_BYTES),
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_DUMP_REPLAYED_EVENTS,
+            max_alias_expansions_per_anchor: MAX_DUMP_EXPANSIONS_PER_ANCHOR,
+        },
+    };
+    // Aliases can still repeat one large value; what the documents expand to is bounded too.
+    let budget = size.saturating_mul(4).saturating_add(1 << 20);
+    super::bounded_value::with_budget(budget, || {
+        serde_saphyr::from_multiple_with_options::<super::bounded_value::BoundedValue>(
+            text, options,
+        )
+    })
+    .map(|documents| documents.into_iter().map(|d| d.0).collect())
+    .map_err(|e| {
+        let location = e
+            .location()
+            .map(|l| format!("{}:{}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        let message = strip_position(e.without_snippet().to_string().lines().next().unwrap_or(""));
+        let expands = message.starts_with("budget breached")
+            || message.to_ascii_lowercase().contains("alias")
+            || message.starts_with(super::bounded_value::TOO_LARGE);
+        if expands {
+            let detail = message
+                .split(" (defined at")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            DumpError::Expands {
+                file: file.to_string(),
+                location,
+                detail,
+            }
+        } else {
+            DumpError::Syntax {
+                file: file.to_string(),
+                location,
+                message,
+            }
         }
     })
 }

@@ -1,5 +1,6 @@
 //! What one tick saw of the cluster, and the readers that produce it.
 
+mod bounded_value;
 pub mod client;
 pub mod dump;
 pub mod kube;

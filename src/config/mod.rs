@@ -57,10 +57,11 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text =
+            crate::files::read_regular_to_string(path).map_err(|source| ConfigError::Read {
+                file: file.clone(),
+                source,
+            })?;
         Config::from_yaml(&text, &file)
     }
 

@@ -217,9 +217,14 @@ impl SecretSource {
         let shown = path.display().to_string();
         let problem = |e: std::io::Error| CredentialError::File {
             path: shown.clone(),
-            problem: e.kind().to_string(),
+            problem: if e.kind() == std::io::ErrorKind::InvalidInput {
+                e.to_string()
+            } else {
+                e.kind().to_string()
+            },
         };
         let meta = tokio::fs::metadata(path).await.map_err(problem)?;
+        crate::files::ensure_regular(&meta).map_err(problem)?;
         let stamp = FileStamp {
             modified: meta.modified().ok(),
             len: meta.len(),
