@@ -37,6 +37,18 @@ fn echoing_401() -> String {
     .to_string()
 }
 
+/// Makes the API server answer every Kustomization list with [`echoing_401`].
+fn refuse_with_echo(setup: &Setup) {
+    setup.kube.inject(KubeFault {
+        path: KUSTOMIZATIONS_PATH.to_string(),
+        action: FaultAction::Respond {
+            code: 401,
+            body: echoing_401(),
+        },
+        times: None,
+    });
+}
+
 fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
@@ -77,14 +89,7 @@ fn a_bearer_token_echoed_by_the_api_server_shows_nowhere_and_a_forge_echo_neithe
     let ledger = std::fs::read_to_string(setup.ledger_path()).unwrap_or_default();
 
     // Now the API server refuses the token and echoes it.
-    setup.kube.inject(KubeFault {
-        path: KUSTOMIZATIONS_PATH.to_string(),
-        action: FaultAction::Respond {
-            code: 401,
-            body: echoing_401(),
-        },
-        times: None,
-    });
+    refuse_with_echo(&setup);
     let failed_status = exporter.wait_until("a failed poll in /status", |e| {
         let (_, body) = e.get("/status");
         body.contains("401 Unauthorized").then_some(body)
@@ -116,14 +121,7 @@ fn a_bearer_token_echoed_by_the_api_server_shows_nowhere_and_a_forge_echo_neithe
 #[test]
 fn plan_names_the_refused_kubeconfig_credential_without_showing_it_in_text_or_json_logs() {
     let setup = Setup::new(cluster());
-    setup.kube.inject(KubeFault {
-        path: KUSTOMIZATIONS_PATH.to_string(),
-        action: FaultAction::Respond {
-            code: 401,
-            body: echoing_401(),
-        },
-        times: None,
-    });
+    refuse_with_echo(&setup);
     let config = setup.write_config("");
     for format in ["text", "json"] {
         let output = command(setup.work.dir.path())
