@@ -151,9 +151,9 @@ impl ForgeResponse {
     }
 }
 
-/// The whole message, on one line, in a forge's error body: GitHub/Gitea/GitLab/Azure `message`, GitLab's
-/// `message` objects, Bitbucket Cloud's `error.message`, Bitbucket Server's `errors[].message`;
-/// else the start of the body as text.
+/// The whole message, on one line, in a forge's error body: GitHub/Gitea/GitLab/Azure
+/// `message`, GitLab's `message` objects, Bitbucket Cloud's `error.message`, Bitbucket
+/// Server's `errors[].message`; else the body as text.
 pub fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let found = serde_json::from_slice::<serde_json::Value>(body)
