@@ -9,12 +9,24 @@
 //! like a well-known token (GitHub `ghp_…`/`github_pat_…`, GitLab `glpat-…`, Slack `xox?-…`,
 //! AWS access key ids, JWTs) becomes `[redacted]` too. Pure.
 
+use std::borrow::Cow;
+
 use crate::redact::REDACTED;
 
 /// `text` without the credentials the rule above finds.
 pub fn strip_credentials(text: &str) -> String {
-    let text = strip_url_userinfo(text);
-    let text = strip_query_credentials(&text);
+    // Every Flux object's message passes through here on every tick: skip the passes that
+    // have nothing to find.
+    let text: Cow<'_, str> = if text.contains("://") {
+        Cow::Owned(strip_url_userinfo(text))
+    } else {
+        Cow::Borrowed(text)
+    };
+    let text: Cow<'_, str> = if text.contains(['?', '&']) {
+        Cow::Owned(strip_query_credentials(&text))
+    } else {
+        text
+    };
     strip_token_words(&text)
 }
 
@@ -136,34 +148,35 @@ fn is_token_shaped(word: &str) -> bool {
         return true;
     }
     // A JWT: three base64url parts, the first a JSON object (`eyJ`).
-    let parts: Vec<&str> = word.split('.').collect();
-    parts.len() == 3
-        && word.starts_with("eyJ")
+    word.starts_with("eyJ")
         && word.len() >= 24
-        && parts.iter().all(|p| !p.is_empty() && tokenish(p))
+        && word.split('.').count() == 3
+        && word.split('.').all(|p| !p.is_empty() && tokenish(p))
 }
 
 /// Whether `word`, coming after `previous`, is a credential: anything of 8 characters or
 /// more after `Bearer` or `Basic`; after `token`, only what looks random (16 characters or
 /// more, letters and digits mixed), since "token" is also a word of prose.
 fn follows_credential_word(previous: &str, word: &str) -> bool {
-    let lower = previous.to_ascii_lowercase();
-    match lower.trim_end_matches(':') {
-        "bearer" | "basic" => word.len() >= 8,
-        "token" | "private-token" => {
-            word.len() >= 16
-                && word.chars().any(|c| c.is_ascii_digit())
-                && word.chars().any(|c| c.is_ascii_alphabetic())
-        }
-        _ => false,
+    let previous = previous.trim_end_matches(':');
+    let is = |name: &str| previous.eq_ignore_ascii_case(name);
+    if is("bearer") || is("basic") {
+        word.len() >= 8
+    } else if is("token") || is("private-token") {
+        word.len() >= 16
+            && word.chars().any(|c| c.is_ascii_digit())
+            && word.chars().any(|c| c.is_ascii_alphabetic())
+    } else {
+        false
     }
 }
 
 /// `text` with token-shaped words, and the word after `Bearer`/`Basic`/`token`, replaced.
 fn strip_token_words(text: &str) -> String {
-    let is_word_char = |c: char| c.is_ascii_alphanumeric() || "_-.=+/".contains(c);
+    let is_word_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | '+' | '/');
     let mut out = String::with_capacity(text.len());
-    let mut previous_word = String::new();
+    let mut previous_word = "";
     let mut rest = text;
     while !rest.is_empty() {
         let start = rest.find(is_word_char).unwrap_or(rest.len());
@@ -176,14 +189,14 @@ fn strip_token_words(text: &str) -> String {
         let word = &rest[..end];
         let trimmed = word.trim_end_matches(['.', '=']);
         let credential =
-            is_token_shaped(trimmed) || follows_credential_word(&previous_word, trimmed);
+            is_token_shaped(trimmed) || follows_credential_word(previous_word, trimmed);
         if credential {
             out.push_str(REDACTED);
             out.push_str(&word[trimmed.len()..]);
         } else {
             out.push_str(word);
         }
-        previous_word = word.to_string();
+        previous_word = word;
         rest = &rest[end..];
     }
     out
