@@ -90,23 +90,26 @@ fn plan_with_the_reference_config_routes_github_updates_to_the_configured_forge(
     }
 }
 
+/// Runs `plan --snapshot path`, checks it exits 2 and prints nothing, and returns its stderr.
+fn plan_snapshot_exits_2(path: &str) -> String {
+    let out = exporter(&["plan", "--snapshot", path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    stderr(&out)
+}
+
 #[test]
 fn a_snapshot_that_is_not_a_dump_exits_2_naming_the_file() {
-    let out = exporter(&["plan", "--snapshot", "config.yaml"]);
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        stderr(&out),
+        plan_snapshot_exits_2("config.yaml"),
         "error: config.yaml: document 1, item 1: has no apiVersion and kind: not a Kubernetes object (is this a kubectl dump?)\n"
     );
-    assert_eq!(stdout(&out), "");
 }
 
 #[test]
 fn a_missing_snapshot_exits_2_naming_the_file() {
-    let out = exporter(&["plan", "--snapshot", "does-not-exist.yaml"]);
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        stderr(&out),
+        plan_snapshot_exits_2("does-not-exist.yaml"),
         "error: does-not-exist.yaml: cannot read: No such file or directory (os error 2)\n"
     );
 }
@@ -355,18 +358,17 @@ fn a_fifo_or_a_directory_as_snapshot_exits_2_at_once_naming_it() {
         ),
         (dir.path().display().to_string(), "it is a directory"),
     ] {
-        let out = exporter(&["plan", "--snapshot", &path]);
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert_eq!(stderr(&out), format!("error: {path}: cannot read: {why}\n"));
+        assert_eq!(
+            plan_snapshot_exits_2(&path),
+            format!("error: {path}: cannot read: {why}\n")
+        );
     }
 }
 
 #[test]
 fn a_file_name_with_line_breaks_cannot_forge_a_log_line() {
-    let out = exporter(&["plan", "--snapshot", "missing\nERROR forged line\r"]);
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        stderr(&out),
+        plan_snapshot_exits_2("missing\nERROR forged line\r"),
         "error: missing\\nERROR forged line\\r: cannot read: No such file or directory (os error 2)\n"
     );
 }
