@@ -189,7 +189,7 @@ fn json_message(v: &serde_json::Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// A read request's answer, with its body (at most 64 KiB).
+/// A read request's answer, with its body (at most 16 MiB of a success, 1 MiB of an error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadAnswer {
     /// Status, rate-limit signals and (for failures) the forge's message.

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -15,8 +15,16 @@ use hyper_util::rt::TokioExecutor;
 use super::answer::{Failure, ForgeResponse, ReadAnswer, redact_all};
 use super::text::error_chain;
 
-/// Most of an answer's body we read: enough for any error document.
-const MAX_BODY: usize = 64 * 1024;
+/// Most of an error answer's body we read to find its message (of which 300 characters are
+/// kept): enough for any error document, even one padded with a long list of `errors`, and a
+/// bound on what a hostile or broken forge can make us hold. A longer one is cut and its
+/// message shown as text.
+pub const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Most of a successful answer's body we keep. Read-back pages of busy commits are a few hundred
+/// KB (GitHub: 100 statuses with their creators); a larger answer is cut, which a read-back then
+/// finds unreadable and posts anyway, and which a post ignores.
+pub const MAX_SUCCESS_BODY: usize = 16 * 1024 * 1024;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("flux-status-exporter/", env!("CARGO_PKG_VERSION"));
@@ -138,7 +146,7 @@ impl HttpClient {
     }
 
     /// Sends `body` with `method` and `content_type` to `url` and returns the answer's status
-    /// and (at most 64 KiB of) body. For endpoints that take no credential, e.g. a Pushgateway.
+    /// and (the first 1 MiB of) its body. For endpoints that take no credential, e.g. a Pushgateway.
     pub async fn send_bytes(
         &self,
         method: Method,
@@ -159,7 +167,7 @@ impl HttpClient {
             .await
             .map_err(|e| SendError::Transport(error_chain(&e)))?;
         let status = response.status().as_u16();
-        let bytes = read_body(response.into_body()).await?;
+        let bytes = read_body(response.into_body(), MAX_ERROR_BODY).await?;
         Ok((status, bytes))
     }
 }
@@ -178,7 +186,12 @@ where
 {
     let response = sent.map_err(|e| Failure::Transport(redact_all(&error_chain(&e), secrets)))?;
     let (parts, body) = response.into_parts();
-    let bytes = read_body(body)
+    let keep = if parts.status.is_success() {
+        MAX_SUCCESS_BODY
+    } else {
+        MAX_ERROR_BODY
+    };
+    let bytes = read_body(body, keep)
         .await
         .map_err(|e| Failure::Transport(redact_all(&e.to_string(), secrets)))?;
     let answer = ForgeResponse::from_parts(
@@ -191,16 +204,26 @@ where
     Ok((answer, bytes))
 }
 
-/// Reads at most [`MAX_BODY`] bytes of a body.
-pub async fn read_body<B>(body: B) -> Result<Bytes, SendError>
+/// The first `keep` bytes of a body. The rest is not read: a long answer is never a failure by
+/// its length (a 2xx status is still a 2xx), only cut.
+pub async fn read_body<B>(body: B, keep: usize) -> Result<Bytes, SendError>
 where
     B: hyper::body::Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => Err(SendError::Body(err.to_string())),
+    let mut body = std::pin::pin!(body);
+    let mut kept = bytes::BytesMut::new();
+    while kept.len() < keep {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame.map_err(|err| SendError::Body(error_chain(&err)))?;
+        if let Ok(data) = frame.into_data() {
+            let room = keep - kept.len();
+            bytes::BufMut::put(&mut kept, bytes::Buf::take(data, room));
+        }
     }
+    Ok(kept.freeze())
 }
 
 /// An `Authorization` (or other credential) header value, marked sensitive so that hyper and
@@ -239,8 +262,36 @@ mod tests {
             "cannot build the request: bad uri"
         );
         assert_eq!(
-            SendError::Body("length limit exceeded".into()).to_string(),
-            "reading the answer: length limit exceeded"
+            SendError::Body("connection reset".into()).to_string(),
+            "reading the answer: connection reset"
         );
+    }
+
+    /// A body of `size` bytes arriving in 10 KB frames.
+    fn framed(
+        size: usize,
+    ) -> impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> {
+        let frames: Vec<_> = (0..size)
+            .step_by(10_000)
+            .map(|start| {
+                let data = Bytes::from(vec![b'a'; 10_000.min(size - start)]);
+                Ok(hyper::body::Frame::data(data))
+            })
+            .collect();
+        http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_bound_is_read_whole() {
+        let body = read_body(framed(200_000), MAX_SUCCESS_BODY).await.unwrap();
+        assert_eq!(body.len(), 200_000);
+    }
+
+    #[tokio::test]
+    async fn a_body_beyond_the_bound_is_cut_at_the_bound_not_refused() {
+        let body = read_body(framed(2_000_000), MAX_ERROR_BODY).await.unwrap();
+        assert_eq!(body.len(), MAX_ERROR_BODY);
+        let body = read_body(framed(200_000), 64 * 1024).await.unwrap();
+        assert_eq!(body.len(), 64 * 1024);
     }
 }

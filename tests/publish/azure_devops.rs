@@ -176,3 +176,13 @@ async fn azure_devops_read_back_that_fails_still_posts() {
 async fn azure_devops_reads_nothing_back_without_the_flag_or_with_a_ledger_record() {
     read_back::never_reads_without_the_flag_or_with_a_ledger_record(case()).await;
 }
+
+#[tokio::test]
+async fn azure_devops_reads_success_answers_of_200_kb() {
+    read_back::reads_success_answers_of_200_kb(case()).await;
+}
+
+#[tokio::test]
+async fn azure_devops_refuses_for_good_when_the_error_document_is_100_kb() {
+    common::refuses_for_good_when_the_error_document_is_100_kb(case()).await;
+}

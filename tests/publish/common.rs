@@ -275,6 +275,27 @@ pub async fn does_not_retry_a_permanent_error<L: ForgeLogic>(case: Case<L>) {
     run.logs.assert_never_contains(case.token);
 }
 
+/// The same refusal with 100 KB more in its error document: still one request and the same
+/// error, cut to what is kept of a message, not a failure to read the answer that is retried.
+pub async fn refuses_for_good_when_the_error_document_is_100_kb<L: ForgeLogic>(case: Case<L>) {
+    let run = case.start().await;
+    let mut refusal = case.permanent.clone();
+    let serde_json::Value::Object(fields) = &mut refusal.body else {
+        panic!("the case's refusal is not a JSON object: {refusal:?}");
+    };
+    fields.insert("padding".into(), "x".repeat(100_000).into());
+    run.fake.inject(Fault::Respond(refusal));
+    let outcome = publish_one(&run.publishers, case.update(CommitState::Failure)).await;
+    assert_eq!(
+        outcome.result,
+        DeliveryResult::PermanentError {
+            error: case.permanent_error.into()
+        }
+    );
+    assert_eq!(outcome.attempts, 1);
+    assert_eq!(run.fake.requests().len(), 1);
+}
+
 /// Updates for another host, an unconfigured forge, or a repository outside the allowlist are
 /// never sent, even when the update claims this forge.
 pub async fn never_sends_to_an_unconfigured_host<L: ForgeLogic>(case: Case<L>) {

@@ -526,3 +526,13 @@ async fn reads_are_not_paced_within_the_budget_for_posts() {
     // Three reads and one post within a budget of one request a minute, without a wait.
     assert_eq!(clock.sleeps(), Vec::<Duration>::new());
 }
+
+#[tokio::test]
+async fn github_reads_success_answers_of_200_kb() {
+    read_back::reads_success_answers_of_200_kb(case()).await;
+}
+
+#[tokio::test]
+async fn github_refuses_for_good_when_the_error_document_is_100_kb() {
+    common::refuses_for_good_when_the_error_document_is_100_kb(case()).await;
+}

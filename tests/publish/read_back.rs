@@ -126,3 +126,17 @@ pub async fn never_reads_without_the_flag_or_with_a_ledger_record<L: ForgeLogic>
     assert_eq!(outcome.result, DeliveryResult::Delivered, "{outcome:?}");
     assert_eq!(methods(&reading), ["POST"]);
 }
+
+/// Answers of a few hundred KB, as a busy commit's status pages are: the post is delivered on
+/// its first attempt, and the read-back still finds what the forge shows and posts nothing.
+pub async fn reads_success_answers_of_200_kb<L: ForgeLogic>(case: Case<L>) {
+    let run = case.start_reading_back().await;
+    run.fake.pad_success_bodies(200_000);
+    let first = publish_one(&run.publishers, case.update(CommitState::Success)).await;
+    assert_eq!(first.result, DeliveryResult::Delivered, "{first:?}");
+    assert_eq!(first.attempts, 2);
+    let again = publish_one(&run.publishers, case.update(CommitState::Success)).await;
+    assert_eq!(again.result, DeliveryResult::Delivered, "{again:?}");
+    assert_eq!(again.attempts, 1);
+    assert_eq!(methods(&run), ["GET", "POST", "GET"]);
+}

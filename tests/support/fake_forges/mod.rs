@@ -116,6 +116,8 @@ struct Shared<L> {
     latency: Duration,
     /// While set, every request gets this answer (after queued faults): the forge is down.
     outage: Option<Reply>,
+    /// Bytes added to every successful JSON answer (see [`FakeServer::pad_success_bodies`]).
+    padding: usize,
 }
 
 /// A fake forge listening on 127.0.0.1.
@@ -144,6 +146,7 @@ impl<L: ForgeLogic> FakeServer<L> {
             faults: VecDeque::new(),
             latency: Duration::ZERO,
             outage: None,
+            padding: 0,
         }));
         let state = shared.clone();
         let task = tokio::spawn(async move {
@@ -192,6 +195,13 @@ impl<L: ForgeLogic> FakeServer<L> {
     /// for as long as a test needs, however many requests that takes.
     pub fn set_outage(&self, reply: Option<Reply>) {
         self.shared.lock().unwrap().outage = reply;
+    }
+
+    /// Makes every successful JSON answer about `bytes` longer, as real forges' answers are
+    /// (creators, links, avatars): an extra field in each object, or spread over an array's
+    /// objects. The exporter must read what it needs from answers of any normal size.
+    pub fn pad_success_bodies(&self, bytes: usize) {
+        self.shared.lock().unwrap().padding = bytes;
     }
 
     /// Reads or changes the forge's state.
@@ -245,14 +255,14 @@ async fn serve<L: ForgeLogic>(
         body: serde_json::from_str(&raw_body).unwrap_or(Value::Null),
         raw_body,
     };
-    let (fault, latency) = {
+    let (fault, latency, padding) = {
         let mut s = shared.lock().unwrap();
         s.requests.push(recorded.clone());
         let fault = s
             .faults
             .pop_front()
             .or_else(|| s.outage.clone().map(Fault::Respond));
-        (fault, s.latency)
+        (fault, s.latency, s.padding)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -267,7 +277,30 @@ async fn serve<L: ForgeLogic>(
             .logic
             .handle(&recorded, clock.wall(), clock.now()),
     };
-    Ok(to_response(reply))
+    Ok(to_response(pad(reply, padding)))
+}
+
+/// `reply` with about `bytes` more in its JSON body when it is a success.
+fn pad(mut reply: Reply, bytes: usize) -> Reply {
+    if bytes == 0 || !(200..300).contains(&reply.status) {
+        return reply;
+    }
+    let filler = |n: usize| Value::String("x".repeat(n));
+    match &mut reply.body {
+        Value::Object(fields) => {
+            fields.insert("padding".into(), filler(bytes));
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let share = bytes / items.len();
+            for item in items.iter_mut() {
+                if let Value::Object(fields) = item {
+                    fields.insert("padding".into(), filler(share));
+                }
+            }
+        }
+        _ => {}
+    }
+    reply
 }
 
 fn to_response(reply: Reply) -> hyper::Response<Full<Bytes>> {
