@@ -12,7 +12,7 @@ use crate::cluster::Snapshot;
 use crate::cluster::client::{ConnectError, ConnectOptions, connect};
 use crate::cluster::dump::DumpError;
 use crate::cluster::kube::{KubeReader, ReadError};
-use crate::config::{Config, ConfigError, LedgerBackend};
+use crate::config::{Config, ConfigError, Credentials, LedgerBackend};
 use crate::forge::{CredentialSources, ForgeSetupError, Publishers};
 use crate::ledger::{ConfigMapStore, FileStore, Ledger, LedgerError};
 use crate::model::Plan;
@@ -194,6 +194,9 @@ pub enum CommandError {
     /// `once` finished, but not cleanly; `code` is its exit code.
     #[error("{message}")]
     Once { code: u8, message: String },
+    /// A credential that can be read but not used.
+    #[error("{0}")]
+    Credential(String),
     #[error("{failed} of {total} statuses were not delivered")]
     Undelivered {
         failed: usize,
@@ -211,6 +214,7 @@ impl CommandError {
             CommandError::Config(_)
             | CommandError::Dump(_)
             | CommandError::Forge(_)
+            | CommandError::Credential(_)
             | CommandError::Connect(_) => ExitCode::from(2),
             CommandError::Read(_)
             | CommandError::Kube(_)
@@ -282,6 +286,7 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
     let config = load_config(cli.config.as_deref())?;
     match &cli.command {
         Command::CheckConfig => {
+            check_app_keys(&config).await?;
             tracing::info!(source = %config.source, forges = config.forges.len(), "configuration is valid");
             Ok(config.to_yaml())
         }
@@ -322,6 +327,42 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
         Command::Publish(args) => publish(args, &config).await,
         Command::Run(_) | Command::Once(_) => Ok(String::new()),
     }
+}
+
+/// Checks that every GitHub App private key that can be read here (a file or an environment
+/// variable present on this machine) is an RSA key in PEM form. Keys in Kubernetes Secrets, and
+/// files or variables only the pod has, are named as not checked.
+async fn check_app_keys(config: &Config) -> Result<(), CommandError> {
+    let sources = CredentialSources::new();
+    for (index, forge) in config.forges.iter().enumerate() {
+        let Credentials::GitHubApp {
+            app_id,
+            private_key,
+            ..
+        } = &forge.credentials
+        else {
+            continue;
+        };
+        let field = format!(
+            "forges[{index}] ({}): credentials.githubApp.privateKey",
+            forge.name
+        );
+        if private_key.is_kubernetes_secret() {
+            tracing::info!("{field}: a Kubernetes Secret; not checked here");
+            continue;
+        }
+        match sources.source(private_key).get().await {
+            Ok(pem) => {
+                if let Err(problem) = crate::forge::check_private_key(&pem) {
+                    return Err(CommandError::Credential(format!(
+                        "{field} of GitHub App {app_id}: {problem}"
+                    )));
+                }
+            }
+            Err(unread) => tracing::warn!("{field}: not checked: {unread}"),
+        }
+    }
+    Ok(())
 }
 
 /// The configured ledger, read without writing anything. A ConfigMap ledger needs the cluster:

@@ -131,6 +131,44 @@ fn a_bad_config_exits_2_naming_the_field() {
 }
 
 #[test]
+fn check_config_rejects_a_github_app_key_that_does_not_parse_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0LWJ1dC1icm9rZW4=\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "forges:\n  - type: github\n    credentials:\n      githubApp: {{appId: 42, privateKey: {{file: {}}}}}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = exporter(&["--config", config.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: forges[0] (github): credentials.githubApp.privateKey of GitHub App 42: the private key is not an RSA private key in PEM form\n"
+    );
+    assert!(!stderr(&out).contains("c2VjcmV0"));
+
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/github-app/private-key.pem"
+        ),
+        &key,
+    )
+    .unwrap();
+    let out = exporter(&["--config", config.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn check_config_prints_the_resolved_config_with_credentials_only_as_references() {
     let out = Command::new(env!("CARGO_BIN_EXE_flux-status-exporter"))
         .args(["--config", "config.yaml", "check-config"])

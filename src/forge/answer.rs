@@ -133,10 +133,23 @@ impl ForgeResponse {
         let message = if (200..300).contains(&status) {
             String::new()
         } else {
+            let mut whole = error_message(body);
+            if let Some(location) = (300..400)
+                .contains(&status)
+                .then(|| headers.get(http::header::LOCATION))
+                .flatten()
+            {
+                let location = String::from_utf8_lossy(location.as_bytes());
+                let location = location.split_whitespace().collect::<Vec<_>>().join(" ");
+                whole = if whole.is_empty() {
+                    format!("moved to {location}")
+                } else {
+                    format!("{whole}; moved to {location}")
+                };
+            }
             // Redacted before it is cut: a cut can split a secret so that no whole copy of it
             // is left to find.
-            let whole = redact_all(&error_message(body), secrets);
-            super::text::truncate_chars(&whole, MAX_MESSAGE)
+            super::text::truncate_chars(&redact_all(&whole, secrets), MAX_MESSAGE)
         };
         ForgeResponse {
             status,

@@ -40,6 +40,9 @@ pub enum CredentialError {
         "Secret {name} (key {key}) needs cluster access, and no Kubernetes client is configured"
     )]
     NoKubernetesClient { name: String, key: String },
+    /// Read, but cannot be used as it is (says why, never the value).
+    #[error("{0}")]
+    Unusable(String),
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

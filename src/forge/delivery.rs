@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::answer::{Failure, ReadAnswer};
-use super::lane::{Lane, NoSlot, Pacing};
+use super::credentials::CredentialError;
+use super::lane::{Hold, Lane, NoSlot, Pacing};
 use super::publishers::{Publishers, log_outcome};
 use super::read_back::{MAX_READ_PAGES, ReadBack};
 use super::request::{Prepared, StatusRequest};
@@ -74,7 +75,7 @@ impl Publishers {
             .await;
         if held {
             // The refusal itself was logged once; each status it holds back is not.
-            tracing::debug!(forge = %lane.name, context = %update.key.context, "not sent: the credential is held after a refusal");
+            tracing::debug!(forge = %lane.name, context = %update.key.context, "not sent: held after the refusal logged before");
         } else {
             log_outcome(update, &outcome);
         }
@@ -100,16 +101,28 @@ impl Publishers {
             },
             () = self.shutdown.reached(Phase::Draining) => return stopping(),
         };
-        let hold = lane
-            .state()
-            .credential_hold(self.clock.now())
-            .map(|(left, why)| (left, why.to_string()));
-        if let Some((left, why)) = hold {
+        let now = self.clock.now();
+        let (credential, moved) = {
+            let state = lane.state();
+            let active = |hold: &Hold| hold.active(now).map(|(left, why)| (left, why.to_string()));
+            let moved = state.moved.get(&repository_key(update)).and_then(active);
+            (active(&state.credential), moved)
+        };
+        if let Some((left, why)) = credential {
             *held = true;
             return DeliveryResult::RetryLater {
                 error: format!(
                     "{} refused the credential ({why}); it is not used again for {}s",
                     lane.name,
+                    whole_seconds(left)
+                ),
+            };
+        }
+        if let Some((left, why)) = moved {
+            *held = true;
+            return DeliveryResult::RetryLater {
+                error: format!(
+                    "{why}; the repository's statuses are not sent again for {}s",
                     whole_seconds(left)
                 ),
             };
@@ -227,9 +240,23 @@ impl Publishers {
                 outcome.attempts -= 1;
                 lane.state().circuit.abandoned();
                 Step::Done(match failure {
-                    Failure::Credential(e) => DeliveryResult::RetryLater {
-                        error: format!("credentials: {e}"),
-                    },
+                    Failure::Credential(e @ CredentialError::Unusable(_)) => {
+                        // Not the status's fault: it waits, and the forge's other statuses do
+                        // not try the credential again meanwhile.
+                        let error = format!("{}: credential: {e}", lane.name);
+                        let hold = self.hold_credential(lane, &error);
+                        DeliveryResult::RetryLater {
+                            error: format!(
+                                "{error} (the credential is not used again for {}s)",
+                                whole_seconds(hold)
+                            ),
+                        }
+                    }
+                    Failure::Credential(e) => {
+                        let error = format!("credentials: {e}");
+                        lane.state().credential.note(self.clock.now(), &error);
+                        DeliveryResult::RetryLater { error }
+                    }
                     other => DeliveryResult::PermanentError {
                         error: other.to_string(),
                     },
@@ -255,12 +282,7 @@ impl Publishers {
             Answer::CredentialRefused if *credential_retried => {
                 // The credential, not the status, is refused: the status waits (never recorded
                 // as posted) and no other status of this forge uses the credential meanwhile.
-                let hold = lane.state().hold_credential(self.clock.now(), &error);
-                tracing::error!(
-                    forge = %lane.name,
-                    "{error}; the credential is refused and not used again for {}s (fix or rotate it; every held status is delivered then)",
-                    whole_seconds(hold)
-                );
+                let hold = self.hold_credential(lane, &error);
                 Step::Done(DeliveryResult::RetryLater {
                     error: format!(
                         "{error} (the credential is not used again for {}s)",
@@ -277,8 +299,40 @@ impl Publishers {
                 error,
                 retry_after: judgement.retry_after,
             },
+            Answer::Moved => {
+                // The repository was renamed or moved: the status is fine, the configuration
+                // names the repository where it was. It waits (never recorded as posted).
+                let error = format!(
+                    "{error}: the repository {} was renamed or moved; name it where it is now \
+                     in the forge's `repositories` (and the Flux source's URL)",
+                    update.key.repository
+                );
+                let hold = lane
+                    .state()
+                    .moved
+                    .entry(repository_key(update))
+                    .or_default()
+                    .hold(self.clock.now(), &error);
+                tracing::error!(
+                    forge = %lane.name, repository = %update.key.repository,
+                    "{error}; its statuses are not sent again for {}s",
+                    whole_seconds(hold)
+                );
+                Step::Done(DeliveryResult::RetryLater { error })
+            }
             Answer::Refused => Step::Done(DeliveryResult::PermanentError { error }),
         }
+    }
+
+    /// Holds `lane`'s credential after `error` and logs it once; for how long.
+    fn hold_credential(&self, lane: &Lane, error: &str) -> Duration {
+        let hold = lane.state().credential.hold(self.clock.now(), error);
+        tracing::error!(
+            forge = %lane.name,
+            "{error}; the credential is refused and not used again for {}s (fix or rotate it; every held status is delivered then)",
+            whole_seconds(hold)
+        );
+        hold
     }
 
     /// Judges `answer` to `asked` and lets the lane learn from it: its budget, pauses and
@@ -387,7 +441,10 @@ impl Publishers {
                     let _ = self.failed(lane, &error);
                     return not_read(&error);
                 }
-                Answer::RateLimited | Answer::CredentialRefused | Answer::AlreadyCurrent => {
+                Answer::RateLimited
+                | Answer::CredentialRefused
+                | Answer::Moved
+                | Answer::AlreadyCurrent => {
                     return not_read(&error);
                 }
             }
@@ -477,4 +534,9 @@ impl Publishers {
                 self.rng().u64(range)
             })
     }
+}
+
+/// The key of `update`'s repository among a lane's moved repositories.
+fn repository_key(update: &StatusUpdate) -> String {
+    update.key.repository.to_lowercase()
 }

@@ -10,7 +10,7 @@ use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 
 use super::answer::{Failure, ForgeResponse};
-use super::credentials::SecretSource;
+use super::credentials::{CredentialError, SecretSource};
 use super::github::API_VERSION;
 use super::http::{reduce, sensitive};
 use super::text::encode_segment;
@@ -185,13 +185,12 @@ impl GitHubApp {
 
     /// The app's JWT, valid for a few minutes from the clock's now.
     fn jwt(&self, pem: &SecretString, now: SystemTime) -> Result<String, Failure> {
-        let key =
-            jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|_| {
-                Failure::Invalid(format!(
-                    "GitHub App {}: the private key is not an RSA private key in PEM form",
-                    self.app_id
-                ))
-            })?;
+        let key = encoding_key(pem).map_err(|problem| {
+            Failure::Credential(CredentialError::Unusable(format!(
+                "GitHub App {}: {problem}",
+                self.app_id
+            )))
+        })?;
         let epoch = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let claims = Claims {
             iat: (epoch.saturating_sub(JWT_BACKDATE)).as_secs(),
@@ -204,10 +203,10 @@ impl GitHubApp {
             &key,
         )
         .map_err(|e| {
-            Failure::Invalid(format!(
-                "GitHub App {}: cannot sign a JWT: {e}",
+            Failure::Credential(CredentialError::Unusable(format!(
+                "GitHub App {}: cannot sign a JWT with the private key: {e}",
                 self.app_id
-            ))
+            )))
         })
     }
 
@@ -250,4 +249,16 @@ impl GitHubApp {
             Ok(Err(self.refused(response, doing)))
         }
     }
+}
+/// Why a GitHub App private key cannot sign JWTs.
+const NOT_RSA_PEM: &str = "the private key is not an RSA private key in PEM form";
+
+/// The signing key in `pem`, or why it is unusable (never its content).
+fn encoding_key(pem: &SecretString) -> Result<jsonwebtoken::EncodingKey, &'static str> {
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|_| NOT_RSA_PEM)
+}
+
+/// Checks that `pem` is a private key a GitHub App can sign its JWTs with (for `check-config`).
+pub fn check_private_key(pem: &SecretString) -> Result<(), &'static str> {
+    encoding_key(pem).map(|_| ())
 }

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::answer::{Failure, ForgeResponse, ReadAnswer, redact_all};
+use super::credentials::CredentialError;
 use super::text::error_chain;
 
 /// Most of an error answer's body we read to find its message (of which 300 characters are
@@ -230,7 +231,11 @@ where
 /// `Debug` never print it.
 pub fn sensitive(value: &str) -> Result<HeaderValue, Failure> {
     let mut header = HeaderValue::from_str(value).map_err(|_| {
-        Failure::Invalid("the credential contains characters not allowed in an HTTP header".into())
+        Failure::Credential(CredentialError::Unusable(
+            "the credential contains characters not allowed in an HTTP header (a line break or \
+             control character); fix the secret"
+                .into(),
+        ))
     })?;
     header.set_sensitive(true);
     Ok(header)

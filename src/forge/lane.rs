@@ -2,6 +2,7 @@
 //! and the decisions on that state: whether a request may start now, and what an answer
 //! teaches the lane.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,33 +32,63 @@ pub(crate) struct LaneState {
     /// What the last failed request got (no answer, or which error answer), for the
     /// circuit's message.
     pub(crate) last_failure: String,
-    /// The forge refused the credential: it is not used again before this, and why.
-    pub(crate) credential_held: Option<(Instant, String)>,
-    /// Credential refusals in a row, for the hold's backoff across ticks.
-    pub(crate) credential_refusals: u32,
+    /// The forge refused the credential, or it cannot be used: it is not used again while
+    /// held.
+    pub(crate) credential: Hold,
+    /// Repositories the forge answered with a redirect for (renamed or moved), by lower-case
+    /// `owner/name`: their statuses are not sent while held.
+    pub(crate) moved: HashMap<String, Hold>,
 }
 
-/// The first hold of a refused credential; each refusal in a row doubles it.
-pub(crate) const CREDENTIAL_HOLD: Duration = Duration::from_secs(60);
-/// The longest hold of a refused credential.
-pub(crate) const CREDENTIAL_HOLD_MAX: Duration = Duration::from_secs(3600);
+/// The first hold; each refusal in a row doubles it.
+pub(crate) const FIRST_HOLD: Duration = Duration::from_secs(60);
+/// The longest hold.
+pub(crate) const LONGEST_HOLD: Duration = Duration::from_secs(3600);
 
-impl LaneState {
-    /// Holds the credential after a refusal and returns for how long.
-    pub(crate) fn hold_credential(&mut self, now: Instant, why: &str) -> Duration {
-        let doubled = CREDENTIAL_HOLD.saturating_mul(1u32 << self.credential_refusals.min(10));
-        let hold = doubled.min(CREDENTIAL_HOLD_MAX);
-        self.credential_refusals = self.credential_refusals.saturating_add(1);
-        self.credential_held = Some((now + hold, why.to_string()));
+/// A refusal that is not the status's fault (a refused credential, a moved repository): what it
+/// covers is not sent again for a while, doubling from [`FIRST_HOLD`] to [`LONGEST_HOLD`] with
+/// each refusal in a row, and the reason is kept until the forge accepts a request again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hold {
+    /// Not before this, and why.
+    held: Option<(Instant, String)>,
+    /// Refusals in a row.
+    refusals: u32,
+}
+
+impl Hold {
+    /// Holds after a refusal at `now` and returns for how long.
+    pub(crate) fn hold(&mut self, now: Instant, why: &str) -> Duration {
+        let doubled = FIRST_HOLD.saturating_mul(1u32 << self.refusals.min(10));
+        let hold = doubled.min(LONGEST_HOLD);
+        self.refusals = self.refusals.saturating_add(1);
+        self.held = Some((now + hold, why.to_string()));
         hold
     }
 
-    /// The refusal still holding the credential at `now`, and how long it still holds.
-    pub(crate) fn credential_hold(&self, now: Instant) -> Option<(Duration, &str)> {
-        self.credential_held
+    /// Notes at `now` why the credential cannot be read, without holding it: reading it again
+    /// costs the forge nothing, so the next status tries again (a Secret created later is used
+    /// at once), while the reason shows until the forge accepts a request.
+    pub(crate) fn note(&mut self, now: Instant, why: &str) {
+        self.held = Some((now, why.to_string()));
+    }
+
+    /// The refusal still holding at `now`, and how long it still holds.
+    pub(crate) fn active(&self, now: Instant) -> Option<(Duration, &str)> {
+        self.held
             .as_ref()
             .filter(|(until, _)| *until > now)
             .map(|(until, why)| (until.saturating_duration_since(now), why.as_str()))
+    }
+
+    /// The last refusal's reason, held or not, until [`Hold::release`].
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.held.as_ref().map(|(_, why)| why.as_str())
+    }
+
+    /// The forge accepted a request: the hold and its backoff are over.
+    pub(crate) fn release(&mut self) {
+        *self = Hold::default();
     }
 }
 
@@ -82,8 +113,7 @@ impl LaneState {
             self.circuit.answered();
         }
         if judgement.answer == Answer::Accepted || judgement.answer == Answer::AlreadyCurrent {
-            self.credential_held = None;
-            self.credential_refusals = 0;
+            self.credential.release();
         }
         if let Some(pause) = judgement.pause {
             let reason = match pause.reason {
@@ -210,8 +240,8 @@ impl Lane {
                 rate_limited_streak: 0,
                 remaining: None,
                 last_failure: String::new(),
-                credential_held: None,
-                credential_refusals: 0,
+                credential: Hold::default(),
+                moved: HashMap::new(),
             }),
         }
     }

@@ -42,6 +42,7 @@ pub use crate::model::{DeliveryOutcome, DeliveryResult};
 pub use answer::{Failure, ForgeResponse, RateLimitInfo, ReadAnswer};
 pub use credentials::{CredentialError, CredentialSources, SecretSource};
 pub use factory::ForgeSetupError;
+pub use github_app::check_private_key;
 pub use policy::DeliveryPolicy;
 pub use publishers::Publishers;
 pub use read_back::{ReadBack, ShownStatus, UnreadableAnswer};

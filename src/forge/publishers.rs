@@ -184,11 +184,7 @@ impl Publishers {
         self.lanes
             .iter()
             .map(|l| {
-                let refusal = l
-                    .state()
-                    .credential_held
-                    .as_ref()
-                    .map(|(_, why)| why.clone());
+                let refusal = l.state().credential.reason().map(str::to_string);
                 (l.name.clone(), refusal)
             })
             .collect()

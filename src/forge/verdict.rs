@@ -20,6 +20,9 @@ pub enum Answer {
     RateLimited,
     /// 401: the credential was refused.
     CredentialRefused,
+    /// 3xx: the repository was renamed or moved (GitHub answers 301 to reads and 307 to posts
+    /// for a renamed repository). Not followed: the configuration names it where it was.
+    Moved,
     /// 408 or 5xx: the forge could not answer now; worth retrying.
     Unavailable,
     /// Any other answer: the request's own fault (for a read, an answer to read, 404 included).
@@ -39,6 +42,7 @@ pub fn classify(response: &ForgeResponse, already_current: bool) -> Answer {
         return Answer::RateLimited;
     }
     match response.status {
+        300..=399 => Answer::Moved,
         401 => Answer::CredentialRefused,
         408 | 500..=599 => Answer::Unavailable,
         _ => Answer::Refused,

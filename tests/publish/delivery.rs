@@ -381,10 +381,17 @@ async fn an_unreadable_credential_is_retried_next_tick_without_a_request() {
     );
     assert_eq!(
         outcome.result,
-        DeliveryResult::RetryLater { error: expected }
+        DeliveryResult::RetryLater {
+            error: expected.clone()
+        }
     );
     assert_eq!(outcome.attempts, 0);
     assert!(s.fake.requests().is_empty());
+    assert_eq!(
+        s.publishers.credential_refused(),
+        [("github".to_string(), Some(expected))],
+        "the reason shows (metric, /readyz) until the forge accepts a request"
+    );
 }
 
 #[tokio::test]

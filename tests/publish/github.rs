@@ -536,3 +536,52 @@ async fn github_reads_success_answers_of_200_kb() {
 async fn github_refuses_for_good_when_the_error_document_is_100_kb() {
     common::refuses_for_good_when_the_error_document_is_100_kb(case()).await;
 }
+
+#[tokio::test]
+async fn a_redirect_for_a_renamed_repository_waits_naming_where_it_moved_and_holds_its_statuses() {
+    let run = case().start().await;
+    let token = secret_file(run.dir.path(), "token", TOKEN);
+    let yaml = case()
+        .yaml(&run.fake.url(), &token, false)
+        .replace("[\"acme/app\"]", "[\"acme/*\"]");
+    let publishers = publishers(&config(&yaml), run.clock.clone());
+    run.fake
+        .set_outage(Some(Reply::message(307, "Temporary Redirect").header(
+            "location",
+            "https://api.github.com/repositories/4242/statuses/x",
+        )));
+    let moved = publish_one(&publishers, case().update(CommitState::Success)).await;
+    assert_eq!(
+        moved.result,
+        DeliveryResult::RetryLater {
+            error: "github answered 307: Temporary Redirect; moved to \
+                    https://api.github.com/repositories/4242/statuses/x: the repository acme/app \
+                    was renamed or moved; name it where it is now in the forge's `repositories` \
+                    (and the Flux source's URL)"
+                .into()
+        }
+    );
+    assert_eq!(moved.attempts, 1, "a redirect is not retried at once");
+    let held = publish_one(&publishers, case().update(CommitState::Failure)).await;
+    assert_eq!(
+        held.result,
+        DeliveryResult::RetryLater {
+            error: "github answered 307: Temporary Redirect; moved to \
+                    https://api.github.com/repositories/4242/statuses/x: the repository acme/app \
+                    was renamed or moved; name it where it is now in the forge's `repositories` \
+                    (and the Flux source's URL); the repository's statuses are not sent again \
+                    for 60s"
+                .into()
+        }
+    );
+    assert_eq!(run.fake.requests().len(), 1);
+    let mut other = case().update(CommitState::Success);
+    other.key.repository = "acme/other".into();
+    run.fake.set_outage(None);
+    let unaffected = publish_one(&publishers, other).await;
+    assert_eq!(
+        unaffected.result,
+        DeliveryResult::Delivered,
+        "{unaffected:?}"
+    );
+}

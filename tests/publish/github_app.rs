@@ -41,7 +41,7 @@ struct App {
     publishers: Publishers,
     clock: Arc<SkipClock>,
     logs: Logs,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start(installation: Option<u64>, key: &str) -> App {
@@ -67,7 +67,7 @@ async fn start_with(installation: Option<u64>, key: &str, read_back: bool) -> Ap
         publishers,
         clock,
         logs,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -196,19 +196,38 @@ async fn a_key_the_app_does_not_have_holds_the_credential_naming_the_app() {
 }
 
 #[tokio::test]
-async fn a_private_key_that_is_not_pem_is_reported_without_its_content() {
+async fn a_private_key_that_is_not_pem_holds_the_credential_without_its_content_until_it_is_fixed()
+{
     let app = start(Some(INSTALLATION), "not-a-key-but-secret-material").await;
     let outcome = publish_one(&app.publishers, update("acme/app")).await;
     assert_eq!(
         outcome.result,
-        DeliveryResult::PermanentError {
+        DeliveryResult::RetryLater {
             error: format!(
-                "GitHub App {APP_ID}: the private key is not an RSA private key in PEM form"
+                "github: credential: GitHub App {APP_ID}: the private key is not an RSA private key in PEM form (the credential is not used again for 60s)"
             )
         }
     );
     assert_eq!(app.fake.requests().len(), 0);
+    assert_eq!(
+        app.publishers.credential_refused(),
+        [(
+            "github".to_string(),
+            Some(format!(
+                "github: credential: GitHub App {APP_ID}: the private key is not an RSA private key in PEM form"
+            ))
+        )]
+    );
     app.logs.assert_never_contains("secret-material");
+
+    std::fs::write(app.dir.path().join("app.pem"), fixture("private-key.pem")).unwrap();
+    app.clock.advance(Duration::from_secs(61));
+    let fixed = publish_one(&app.publishers, update("acme/app")).await;
+    assert_eq!(fixed.result, DeliveryResult::Delivered, "{fixed:?}");
+    assert_eq!(
+        app.publishers.credential_refused(),
+        [("github".to_string(), None)]
+    );
 }
 
 #[tokio::test]
