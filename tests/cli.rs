@@ -125,7 +125,7 @@ fn a_bad_config_exits_2_naming_the_field() {
     assert_eq!(
         stderr(&out),
         format!(
-            "error: {path}: schedule: `every minute` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (standard cron) or 6-7 fields with seconds, found 2\n"
+            "error: {path}: schedule: `every minute` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (minute hour day-of-month month day-of-week, as a CronJob's schedule) or 6-7 fields with seconds first, found 2\n"
         )
     );
 }

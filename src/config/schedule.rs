@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::duration::HumanDuration;
+use super::duration::{HumanDuration, InvalidDuration};
 
 /// Shortest interval accepted: faster polling only loads the API server.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +35,124 @@ pub enum ScheduleError {
         "`{expression}` is neither an interval (e.g. 30s, 5m) nor a cron expression: {problem}"
     )]
     Invalid { expression: String, problem: String },
+    /// Written as an interval, but not one.
+    #[error("interval {0}")]
+    Interval(InvalidDuration),
+}
+
+/// The `@` shorthands the `cron` crate accepts.
+const SHORTHANDS: [&str; 7] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
+
+/// A cron field: its name, its range, and the names it accepts for its numbers.
+struct Field {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const SECOND: Field = Field {
+    name: "second",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const MINUTE: Field = Field {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: Field = Field {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAY_OF_MONTH: Field = Field {
+    name: "day of month",
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTH: Field = Field {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ],
+};
+const YEAR: Field = Field {
+    name: "year",
+    min: 1970,
+    max: 2100,
+    names: &[],
+};
+
+impl Field {
+    /// Checks `text` (`*`, `?`, `N`, `N-M`, with an optional `/STEP`, comma-separated) against
+    /// the field's range, so that an error names the field, the value and the range.
+    fn check(&self, text: &str) -> Result<(), String> {
+        let range = format!("{}-{}", self.min, self.max);
+        for item in text.split(',') {
+            let (span, step) = match item.split_once('/') {
+                Some((span, step)) => (span, Some(step)),
+                None => (item, None),
+            };
+            if let Some(step) = step
+                && step.parse::<u32>().map_or(true, |s| s == 0)
+            {
+                return Err(format!(
+                    "{} `{text}`: step `{step}` is not a whole number above 0",
+                    self.name
+                ));
+            }
+            if span == "*" || (span == "?" && self.name == "day of month") {
+                continue;
+            }
+            let (first, last) = span.split_once('-').unwrap_or((span, span));
+            let first = self.number(text, first, &range)?;
+            let last = self.number(text, last, &range)?;
+            if last < first {
+                return Err(format!(
+                    "{} `{text}`: range `{span}` runs backwards",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn number(&self, field: &str, text: &str, range: &str) -> Result<u32, String> {
+        if let Some(index) = self.names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+            return Ok(self.min + index as u32);
+        }
+        match text.parse::<u32>() {
+            Ok(n) if (self.min..=self.max).contains(&n) => Ok(n),
+            Ok(_) => Err(format!(
+                "{} `{field}`: {text} is out of range {range}",
+                self.name
+            )),
+            Err(_) if self.names.is_empty() => Err(format!(
+                "{} `{field}`: `{text}` is not a number in {range}",
+                self.name
+            )),
+            Err(_) => Err(format!(
+                "{} `{field}`: `{text}` is not a number in {range} nor a name ({})",
+                self.name,
+                self.names.join(", ")
+            )),
+        }
+    }
 }
 
 const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
@@ -44,19 +162,43 @@ impl FromStr for Schedule {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        if let Ok(HumanDuration(interval)) = text.parse::<HumanDuration>() {
+        let invalid = |problem: String| ScheduleError::Invalid {
+            expression: text.to_string(),
+            problem,
+        };
+        // One word starting like a number is meant as an interval: say what is wrong with it
+        // as an interval, not that it has too few cron fields.
+        if !text.contains(char::is_whitespace)
+            && text.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+')
+        {
+            let HumanDuration(interval) = text
+                .parse::<HumanDuration>()
+                .map_err(ScheduleError::Interval)?;
             if interval < MIN_INTERVAL {
                 return Err(ScheduleError::TooShort(text.to_string()));
             }
             return Ok(Schedule::Interval(interval));
         }
-        let invalid = |problem: String| ScheduleError::Invalid {
-            expression: text.to_string(),
-            problem,
-        };
+        if text.starts_with('@') && !SHORTHANDS.contains(&text.to_ascii_lowercase().as_str()) {
+            return Err(invalid(format!(
+                "`{text}` is not a shorthand ({})",
+                SHORTHANDS.join(", ")
+            )));
+        }
         let fields: Vec<&str> = text.split_whitespace().collect();
+        let checks: &[Field] = match fields.len() {
+            5 => &[MINUTE, HOUR, DAY_OF_MONTH, MONTH],
+            6 | 7 => &[SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH],
+            _ => &[],
+        };
+        for (field, value) in checks.iter().zip(&fields) {
+            field.check(value).map_err(invalid)?;
+        }
+        if fields.len() == 7 {
+            YEAR.check(fields[6]).map_err(invalid)?;
+        }
         let native = match fields.len() {
-            1 if text.starts_with('@') => text.to_string(),
+            1 if text.starts_with('@') => text.to_ascii_lowercase(),
             5 => {
                 let day_of_week =
                     translate_day_of_week(fields[4]).map_err(|e| invalid(e.to_string()))?;
@@ -68,7 +210,8 @@ impl FromStr for Schedule {
             6 | 7 => fields.join(" "),
             n => {
                 return Err(invalid(format!(
-                    "expected 5 fields (standard cron) or 6-7 fields with seconds, found {n}"
+                    "expected 5 fields (minute hour day-of-month month day-of-week, as a CronJob's \
+                     schedule) or 6-7 fields with seconds first, found {n}"
                 )));
             }
         };
@@ -100,7 +243,7 @@ enum DayOfWeekError {
     Step(String),
     #[error("day-of-week range `{0}` runs backwards")]
     Backwards(String),
-    #[error("day of week `{0}` is out of range 0-7")]
+    #[error("day of week `{0}` is out of range 0-7 (or SUN-SAT)")]
     OutOfRange(String),
     #[error("`{0}` is not a day of the week")]
     NotADay(String),
@@ -274,12 +417,81 @@ mod tests {
         );
         assert_eq!(
             "* * *".parse::<Schedule>().unwrap_err().to_string(),
-            "`* * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (standard cron) or 6-7 fields with seconds, found 3"
+            "`* * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (minute hour day-of-month month day-of-week, as a CronJob's schedule) or 6-7 fields with seconds first, found 3"
         );
         assert_eq!(
             "0 0 * * 9".parse::<Schedule>().unwrap_err().to_string(),
-            "`0 0 * * 9` is neither an interval (e.g. 30s, 5m) nor a cron expression: day of week `9` is out of range 0-7"
+            "`0 0 * * 9` is neither an interval (e.g. 30s, 5m) nor a cron expression: day of week `9` is out of range 0-7 (or SUN-SAT)"
         );
-        assert!("61 * * * *".parse::<Schedule>().is_err());
+    }
+
+    /// The error for `text`, without the part every cron error starts with.
+    fn cron_problem(text: &str) -> String {
+        let error = text.parse::<Schedule>().unwrap_err().to_string();
+        let prefix =
+            format!("`{text}` is neither an interval (e.g. 30s, 5m) nor a cron expression: ");
+        error.strip_prefix(&prefix).unwrap_or(&error).to_string()
+    }
+
+    #[test]
+    fn cron_errors_name_the_field_the_value_and_its_range() {
+        for (text, problem) in [
+            ("61 * * * *", "minute `61`: 61 is out of range 0-59"),
+            ("0 24 * * *", "hour `24`: 24 is out of range 0-23"),
+            ("0 0 0 * *", "day of month `0`: 0 is out of range 1-31"),
+            ("0 0 1 13 *", "month `13`: 13 is out of range 1-12"),
+            (
+                "0 0 1 FOO *",
+                "month `FOO`: `FOO` is not a number in 1-12 nor a name (JAN, FEB, MAR, APR, MAY, JUN, JUL, AUG, SEP, OCT, NOV, DEC)",
+            ),
+            (
+                "*/0 * * * *",
+                "minute `*/0`: step `0` is not a whole number above 0",
+            ),
+            (
+                "30-10 * * * *",
+                "minute `30-10`: range `30-10` runs backwards",
+            ),
+            ("0,x * * * *", "minute `0,x`: `x` is not a number in 0-59"),
+            ("60 * * * * *", "second `60`: 60 is out of range 0-59"),
+            (
+                "0 0 0 1 1 * 1800",
+                "year `1800`: 1800 is out of range 1970-2100",
+            ),
+            (
+                "0 0 * * 8",
+                "day of week `8` is out of range 0-7 (or SUN-SAT)",
+            ),
+            (
+                "@never",
+                "`@never` is not a shorthand (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)",
+            ),
+            (
+                "every minute",
+                "expected 5 fields (minute hour day-of-month month day-of-week, as a CronJob's schedule) or 6-7 fields with seconds first, found 2",
+            ),
+        ] {
+            assert_eq!(cron_problem(text), problem, "{text}");
+        }
+        assert!("0 9 * JAN-MAR MON-FRI".parse::<Schedule>().is_ok());
+        assert!("@Daily".parse::<Schedule>().is_ok());
+    }
+
+    #[test]
+    fn a_schedule_written_as_an_interval_gets_the_interval_error() {
+        assert_eq!(
+            "1ns".parse::<Schedule>().unwrap_err().to_string(),
+            "interval `1ns` is shorter than the minimum of 1s"
+        );
+        assert_eq!(
+            "99999999999999999999h"
+                .parse::<Schedule>()
+                .unwrap_err()
+                .to_string(),
+            "interval `99999999999999999999h` is not a duration: it is longer than Go allows \
+             (2562047h47m16s854775807ns) (use numbers with units ns, us, ms, s, m or h, as Go and \
+             Flux write durations, e.g. 30s, 5m, 1h30m, 1.5h)"
+        );
+        assert_eq!("1.5h".parse::<Schedule>().unwrap().to_string(), "1h30m");
     }
 }

@@ -76,7 +76,7 @@ fn malformed_yaml_and_wrong_types_are_located() {
     assert!(e.starts_with("test.yaml:"), "{e}");
     assert_eq!(
         error("schedule: 1m\nscheduleJitter: soon\n"),
-        "test.yaml:2:17: scheduleJitter: `soon` is not a duration (use a number with a unit: ms, s, m, h or d, e.g. 30s, 5m, 1h30m)"
+        "test.yaml:2:17: scheduleJitter: `soon` is not a duration: it does not start with a number (use numbers with units ns, us, ms, s, m or h, as Go and Flux write durations, e.g. 30s, 5m, 1h30m, 1.5h)"
     );
 }
 
@@ -85,11 +85,11 @@ fn invalid_values_name_the_field_and_the_problem() {
     let cases = [
         (
             "schedule: '* * * * * * * *'\n",
-            "test.yaml: schedule: `* * * * * * * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (standard cron) or 6-7 fields with seconds, found 8",
+            "test.yaml: schedule: `* * * * * * * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: expected 5 fields (minute hour day-of-month month day-of-week, as a CronJob's schedule) or 6-7 fields with seconds first, found 8",
         ),
         (
             "schedule: '61 * * * *'\n",
-            "test.yaml: schedule: `61 * * * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: Minutes must be less than 59. ('61' specified.)",
+            "test.yaml: schedule: `61 * * * *` is neither an interval (e.g. 30s, 5m) nor a cron expression: minute `61`: 61 is out of range 0-59",
         ),
         (
             "forges:\n  - type: gitlabb\n",
