@@ -673,6 +673,23 @@ fn no_rbac_rule_uses_a_wildcard_or_a_verb_beyond_what_the_exporter_does() {
 }
 
 #[test]
+fn the_read_watch_component_adds_watch_and_nothing_else_to_the_flux_kinds() {
+    let listing = build("deployment", &[]);
+    let watching = build("deployment", &["components/read-watch"]);
+    let rules =
+        |b: &Build| -> Vec<PolicyRule> { b.cluster_roles[0].rules.clone().unwrap_or_default() };
+    assert_eq!(rules(&listing).len(), rules(&watching).len());
+    for (list, watch) in rules(&listing).iter().zip(rules(&watching)) {
+        assert_eq!(list.verbs, ["get", "list"]);
+        assert_eq!(watch.verbs, ["get", "list", "watch"], "{watch:?}");
+        assert_eq!(
+            (&list.api_groups, &list.resources),
+            (&watch.api_groups, &watch.resources)
+        );
+    }
+}
+
+#[test]
 fn cluster_wide_the_exporter_may_only_get_and_list_exactly_the_flux_kinds_it_reads() {
     for (what, build) in every_build() {
         assert_eq!(build.cluster_roles.len(), 1, "{what}");

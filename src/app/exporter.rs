@@ -11,6 +11,7 @@ use super::inputs::{WarnedKinds, read_snapshot_warning_once};
 use super::{ClusterSource, LedgerStore, Parts};
 use crate::clock::{Clock, TokioClock};
 use crate::cluster::Snapshot;
+use crate::cluster::kube::{ReadError, ReadOutcome};
 use crate::config::Config;
 use crate::flux::ResourceRef;
 use crate::forge::{DeliveryOutcome, Publishers};
@@ -216,28 +217,37 @@ impl Exporter {
             }
             ClusterSource::Kube(reader) => {
                 let result = reader.read().await;
-                let requests = match &result {
-                    Ok(outcome) => &outcome.requests,
-                    Err(err) => &err.requests,
-                };
-                for r in requests {
-                    self.metrics
-                        .record_kube_request(r.resource, r.verb, r.code, r.duration);
-                }
-                match result {
-                    Ok(outcome) => {
-                        for object in &outcome.snapshot.undecodable {
-                            tracing::warn!("skipping {object}");
-                        }
-                        Ok(outcome.snapshot)
-                    }
-                    Err(err) => Err(ReadFailure::Cluster(format!(
-                        "{} ({})",
-                        err,
-                        err.kind().as_str()
-                    ))),
-                }
+                self.take_read(result)
             }
+            ClusterSource::Watch(watch) => {
+                let result = watch.read().await;
+                self.take_read(result)
+            }
+        }
+    }
+
+    /// Counts a cluster read's requests and turns it into the tick's snapshot or failure.
+    fn take_read(&self, result: Result<ReadOutcome, ReadError>) -> Result<Snapshot, ReadFailure> {
+        let requests = match &result {
+            Ok(outcome) => &outcome.requests,
+            Err(err) => &err.requests,
+        };
+        for r in requests {
+            self.metrics
+                .record_kube_request(r.resource, r.verb, r.code, r.duration);
+        }
+        match result {
+            Ok(outcome) => {
+                for object in &outcome.snapshot.undecodable {
+                    tracing::warn!("skipping {object}");
+                }
+                Ok(outcome.snapshot)
+            }
+            Err(err) => Err(ReadFailure::Cluster(format!(
+                "{} ({})",
+                err,
+                err.kind().as_str()
+            ))),
         }
     }
 

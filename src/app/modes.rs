@@ -11,7 +11,7 @@ use super::reload::reloadable;
 use super::signals::{Received, Signals};
 use super::wiring::metrics_for;
 use super::{Exporter, RunError, RunOptions, TickOutcome, TickReport, build_parts};
-use crate::config::Config;
+use crate::config::{Config, KubeRead};
 use crate::leader::{Elector, Leadership};
 use crate::schedule::Ticker;
 use crate::server::{Readiness, Server, ServerState};
@@ -87,7 +87,7 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
     let config = Arc::new(load_config(options.config_path.as_deref())?);
     let mut signals = Signals::install()?;
     let metrics = metrics_for(&config)?;
-    let parts = build_parts(&config, options, false).await?;
+    let parts = build_parts(&config, options, false, KubeRead::List).await?;
     let mut exporter = Exporter::new(
         Arc::clone(&config),
         parts,
@@ -167,7 +167,13 @@ pub async fn run(options: &RunOptions) -> Result<(), RunError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let server_task = tokio::spawn(server.serve(stop_rx.clone(), Duration::from_secs(5)));
 
-    let parts = build_parts(&config, options, config.leader_election.enabled).await?;
+    let parts = build_parts(
+        &config,
+        options,
+        config.leader_election.enabled,
+        config.kube.read,
+    )
+    .await?;
     let (leadership, elector_task) = match (&parts.connection, config.leader_election.enabled) {
         (Some(connection), true) => {
             let namespace = config
@@ -233,7 +239,7 @@ pub async fn run(options: &RunOptions) -> Result<(), RunError> {
                     Err(why) => tracing::error!(
                         "configuration not reloaded, keeping the running one: {why}"
                     ),
-                    Ok(()) => match build_parts(&new, options, false).await {
+                    Ok(()) => match build_parts(&new, options, false, new.kube.read).await {
                         Err(e) => tracing::error!(
                             "configuration not reloaded, keeping the running one: {e}"
                         ),

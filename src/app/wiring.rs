@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::{LedgerStore, RunError, RunOptions};
 use crate::cluster::client::{ConnectError, ConnectOptions, Connection, connect};
 use crate::cluster::kube::KubeReader;
-use crate::config::{Config, LedgerBackend};
+use crate::cluster::watch::ClusterWatch;
+use crate::config::{Config, KubeRead, LedgerBackend};
 use crate::forge::{CredentialSources, Publishers};
 use crate::ledger::{ConfigMapStore, FileStore};
 use crate::metrics::{Metrics, MetricsError};
@@ -17,6 +18,8 @@ pub enum ClusterSource {
     /// A dump, re-read every tick so that a test or a demo can change it between ticks.
     Snapshot(PathBuf),
     Kube(KubeReader),
+    /// `kube.read: watch`: stores fed by watches, copied every tick.
+    Watch(ClusterWatch),
 }
 
 /// The parts of an exporter that depend on the configuration.
@@ -28,11 +31,13 @@ pub struct Parts {
 }
 
 /// Connects to the cluster when anything needs it, and builds the reader, the ledger store and
-/// the publishers. A dry run from a snapshot needs no cluster: its ledger is in memory.
+/// the publishers. A dry run from a snapshot needs no cluster: its ledger is in memory. `read`
+/// says how the cluster is read: `once` always lists, `run` as `kube.read` says.
 pub async fn build_parts(
     config: &Config,
     options: &RunOptions,
     leader_election: bool,
+    read: KubeRead,
 ) -> Result<Parts, RunError> {
     let configmap_ledger = matches!(config.ledger.backend, LedgerBackend::ConfigMap { .. });
     let snapshot_dry_run = options.snapshot.is_some() && options.dry_run;
@@ -56,7 +61,15 @@ pub async fn build_parts(
     };
     let source = match (&options.snapshot, &connection) {
         (Some(path), _) => ClusterSource::Snapshot(path.clone()),
-        (None, Some(c)) => ClusterSource::Kube(KubeReader::new(c.client.clone(), config)),
+        (None, Some(c)) => {
+            let reader = KubeReader::new(c.client.clone(), config);
+            match read {
+                KubeRead::List => ClusterSource::Kube(reader),
+                KubeRead::Watch => {
+                    ClusterSource::Watch(ClusterWatch::start(reader, c.watch_client.clone()))
+                }
+            }
+        }
         (None, None) => return Err(RunError::Connect(ConnectError::NotFound)),
     };
     let store = match (&config.ledger.backend, &connection) {

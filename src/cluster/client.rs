@@ -29,6 +29,9 @@ pub struct ConnectOptions {
 #[derive(Clone)]
 pub struct Connection {
     pub client: kube::Client,
+    /// The same credentials without a read timeout, for watches: a quiet watch sends nothing
+    /// for minutes, and its own deadline ends it.
+    pub watch_client: kube::Client,
     /// The context's namespace, the service account's namespace in a pod, else `default`:
     /// where the exporter keeps its ledger ConfigMap and Lease unless configured otherwise.
     pub default_namespace: String,
@@ -115,10 +118,15 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection, ConnectErro
     // went idle.
     config.reset_reader_on_write = true;
     let default_namespace = config.default_namespace.clone();
+    let mut watch_config = config.clone();
+    watch_config.read_timeout = None;
     let client =
         kube::Client::try_from(config).map_err(|e| ConnectError::Client(first_line(&e)))?;
+    let watch_client =
+        kube::Client::try_from(watch_config).map_err(|e| ConnectError::Client(first_line(&e)))?;
     Ok(Connection {
         client,
+        watch_client,
         default_namespace,
     })
 }

@@ -26,7 +26,7 @@ use super::Snapshot;
 use crate::backoff::{Backoff, Grain, equal_jitter};
 use crate::config::Config;
 use crate::flux::FluxKind;
-use failure::{status_failure, status_message};
+pub(crate) use failure::{status_failure, status_message};
 use page::decode_page;
 
 /// Lists read at the same time; each holds at most one page in memory.
@@ -138,8 +138,12 @@ enum Fetched {
 }
 
 /// What one list call produced.
-enum Listed {
-    Objects(Snapshot),
+pub(crate) enum Listed {
+    /// Every object, and the list's resourceVersion (that of its first page).
+    Objects {
+        objects: Box<Snapshot>,
+        resource_version: String,
+    },
     /// 404 on the collection: the kind's CRD (or this version of it) is not installed.
     NotServed,
 }
@@ -167,19 +171,7 @@ impl KubeReader {
     /// Reads every Flux kind. Missing CRDs are recorded in the snapshot and logged once each;
     /// any other failure fails the whole read.
     pub async fn read(&self) -> Result<ReadOutcome, ReadError> {
-        let targets: Vec<ListTarget> = FluxKind::ALL
-            .into_iter()
-            .flat_map(|kind| {
-                let namespaces: Vec<Option<String>> = if self.namespaces.is_empty() {
-                    vec![None]
-                } else {
-                    self.namespaces.iter().cloned().map(Some).collect()
-                };
-                namespaces
-                    .into_iter()
-                    .map(move |namespace| ListTarget { kind, namespace })
-            })
-            .collect();
+        let targets = self.targets();
         let results: Vec<(ListTarget, Result<Listed, ReadFailure>, Vec<KubeRequest>)> =
             futures_util::stream::iter(targets)
                 .map(|target| async move {
@@ -197,7 +189,7 @@ impl KubeReader {
         for (target, result, mut made) in results {
             requests.append(&mut made);
             match result {
-                Ok(Listed::Objects(part)) => snapshot.append(part),
+                Ok(Listed::Objects { objects, .. }) => snapshot.append(*objects),
                 Ok(Listed::NotServed) => snapshot.missing_kinds.push(target.kind),
                 Err(f) => {
                     failure.get_or_insert(f);
@@ -220,8 +212,51 @@ impl KubeReader {
         Ok(ReadOutcome { snapshot, requests })
     }
 
+    /// The reader's namespaces as list targets for `kind`: one cluster-wide, or one per
+    /// configured namespace.
+    pub(crate) fn targets(&self) -> Vec<ListTarget> {
+        FluxKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let namespaces: Vec<Option<String>> = if self.namespaces.is_empty() {
+                    vec![None]
+                } else {
+                    self.namespaces.iter().cloned().map(Some).collect()
+                };
+                namespaces
+                    .into_iter()
+                    .map(move |namespace| ListTarget { kind, namespace })
+            })
+            .collect()
+    }
+
+    /// The timeout of one request.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The URI of a watch of `target` from `resource_version`, with bookmarks, ended by the
+    /// server after `timeout_seconds`.
+    pub(crate) fn watch_uri(
+        &self,
+        target: &ListTarget,
+        resource_version: &str,
+        timeout_seconds: u64,
+    ) -> String {
+        let mut uri = format!(
+            "{}?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_seconds}",
+            target.path(),
+            percent_encode(resource_version)
+        );
+        if !self.label_selector.is_empty() {
+            uri.push_str("&labelSelector=");
+            uri.push_str(&percent_encode(&self.label_selector));
+        }
+        uri
+    }
+
     /// Reads one list to its end, restarting it once when its continue token expires.
-    async fn read_list(
+    pub(crate) async fn read_list(
         &self,
         target: &ListTarget,
         requests: &mut Vec<KubeRequest>,
@@ -231,6 +266,7 @@ impl KubeReader {
             let mut part = Snapshot::default();
             let mut token: Option<String> = None;
             let mut pages = 0u32;
+            let mut resource_version = String::new();
             loop {
                 let fetched = self.fetch_page(target, token.as_deref(), requests).await?;
                 let body = match fetched {
@@ -264,10 +300,11 @@ impl KubeReader {
                 })?;
                 // The page's bytes are no longer needed; free them before the next request.
                 drop(body);
-                if pages == 1
-                    && let Some(remaining) = page.remaining_item_count
-                {
-                    part.reserve(target.kind, remaining);
+                if pages == 1 {
+                    if let Some(remaining) = page.remaining_item_count {
+                        part.reserve(target.kind, remaining);
+                    }
+                    resource_version = page.resource_version.unwrap_or_default();
                 }
                 match page.continue_token {
                     Some(next) if !next.is_empty() => {
@@ -279,7 +316,12 @@ impl KubeReader {
                         }
                         token = Some(next);
                     }
-                    _ => return Ok(Listed::Objects(part)),
+                    _ => {
+                        return Ok(Listed::Objects {
+                            objects: Box::new(part),
+                            resource_version,
+                        });
+                    }
                 }
             }
         }

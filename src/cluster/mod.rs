@@ -5,6 +5,7 @@ pub mod client;
 pub mod dump;
 pub mod kube;
 pub mod selector;
+pub mod watch;
 
 use serde::de::DeserializeOwned;
 
@@ -49,20 +50,118 @@ impl std::fmt::Display for UndecodableObject {
     }
 }
 
+/// One Flux object as the exporter keeps it: decoded into its partial type, or the record of
+/// why it did not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FluxObject {
+    Kustomization(Kustomization),
+    HelmRelease(HelmRelease),
+    GitRepository(GitRepository),
+    OciRepository(OciRepository),
+    HelmChart(HelmChart),
+    Bucket(Bucket),
+    Undecodable(UndecodableObject),
+}
+
+impl FluxObject {
+    /// Decodes one object of `kind` from its JSON text. The object's name is only looked up
+    /// when it does not decode, so the common case parses the text once.
+    pub fn from_json(kind: FluxKind, json: &str) -> FluxObject {
+        let mut de = serde_json::Deserializer::from_str(json);
+        match FluxObject::decode(kind, &mut de) {
+            Ok(object) => object,
+            Err(error) => {
+                let identity: Identity = serde_json::from_str(json).unwrap_or_default();
+                FluxObject::Undecodable(UndecodableObject {
+                    kind,
+                    namespace: identity.metadata.namespace,
+                    name: identity.metadata.name,
+                    error: error.to_string(),
+                })
+            }
+        }
+    }
+
+    fn decode<'de, D>(kind: FluxKind, item: D) -> Result<FluxObject, DecodeError>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        Ok(match kind {
+            FluxKind::Kustomization => FluxObject::Kustomization(decode(item)?),
+            FluxKind::HelmRelease => FluxObject::HelmRelease(decode(item)?),
+            FluxKind::GitRepository => FluxObject::GitRepository(decode(item)?),
+            FluxKind::OciRepository => FluxObject::OciRepository(decode(item)?),
+            FluxKind::HelmChart => FluxObject::HelmChart(decode(item)?),
+            FluxKind::Bucket => FluxObject::Bucket(decode(item)?),
+        })
+    }
+
+    /// Its namespace and name.
+    pub fn key(&self) -> (&str, &str) {
+        let meta = match self {
+            FluxObject::Kustomization(o) => &o.metadata,
+            FluxObject::HelmRelease(o) => &o.metadata,
+            FluxObject::GitRepository(o) => &o.metadata,
+            FluxObject::OciRepository(o) => &o.metadata,
+            FluxObject::HelmChart(o) => &o.metadata,
+            FluxObject::Bucket(o) => &o.metadata,
+            FluxObject::Undecodable(u) => return (&u.namespace, &u.name),
+        };
+        (&meta.namespace, &meta.name)
+    }
+}
+
 impl Snapshot {
+    /// Adds one object (or its record as undecodable).
+    pub fn push(&mut self, object: FluxObject) {
+        match object {
+            FluxObject::Kustomization(o) => self.kustomizations.push(o),
+            FluxObject::HelmRelease(o) => self.helm_releases.push(o),
+            FluxObject::GitRepository(o) => self.git_repositories.push(o),
+            FluxObject::OciRepository(o) => self.oci_repositories.push(o),
+            FluxObject::HelmChart(o) => self.helm_charts.push(o),
+            FluxObject::Bucket(o) => self.buckets.push(o),
+            FluxObject::Undecodable(u) => self.undecodable.push(u),
+        }
+    }
+
+    /// Every object and undecodable record, taken out of the snapshot.
+    pub fn into_objects(self) -> impl Iterator<Item = FluxObject> {
+        let Snapshot {
+            kustomizations,
+            helm_releases,
+            git_repositories,
+            oci_repositories,
+            helm_charts,
+            buckets,
+            undecodable,
+            missing_kinds: _,
+        } = self;
+        kustomizations
+            .into_iter()
+            .map(FluxObject::Kustomization)
+            .chain(helm_releases.into_iter().map(FluxObject::HelmRelease))
+            .chain(git_repositories.into_iter().map(FluxObject::GitRepository))
+            .chain(oci_repositories.into_iter().map(FluxObject::OciRepository))
+            .chain(helm_charts.into_iter().map(FluxObject::HelmChart))
+            .chain(buckets.into_iter().map(FluxObject::Bucket))
+            .chain(undecodable.into_iter().map(FluxObject::Undecodable))
+    }
+
     /// Decodes one object of `kind` from any serde source (a JSON value or raw JSON text) and
     /// adds it, or records it as undecodable. `namespace` and `name` name it in that record.
     pub fn insert<'de, D>(&mut self, kind: FluxKind, namespace: &str, name: &str, item: D)
     where
         D: serde::Deserializer<'de>,
     {
-        if let Err(error) = self.try_insert(kind, item) {
-            self.undecodable.push(UndecodableObject {
+        match FluxObject::decode(kind, item) {
+            Ok(object) => self.push(object),
+            Err(error) => self.undecodable.push(UndecodableObject {
                 kind,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
                 error: error.to_string(),
-            });
+            }),
         }
     }
 
@@ -70,30 +169,7 @@ impl Snapshot {
     /// undecodable. The object's name is only looked up when it does not decode, so the common
     /// case parses the text once.
     pub fn insert_json(&mut self, kind: FluxKind, json: &str) {
-        let mut de = serde_json::Deserializer::from_str(json);
-        if let Err(error) = self.try_insert(kind, &mut de) {
-            let identity: Identity = serde_json::from_str(json).unwrap_or_default();
-            self.undecodable.push(UndecodableObject {
-                kind,
-                namespace: identity.metadata.namespace,
-                name: identity.metadata.name,
-                error: error.to_string(),
-            });
-        }
-    }
-
-    fn try_insert<'de, D>(&mut self, kind: FluxKind, item: D) -> Result<(), DecodeError>
-    where
-        D: serde::Deserializer<'de>,
-    {
-        match kind {
-            FluxKind::Kustomization => decode(item).map(|o| self.kustomizations.push(o)),
-            FluxKind::HelmRelease => decode(item).map(|o| self.helm_releases.push(o)),
-            FluxKind::GitRepository => decode(item).map(|o| self.git_repositories.push(o)),
-            FluxKind::OciRepository => decode(item).map(|o| self.oci_repositories.push(o)),
-            FluxKind::HelmChart => decode(item).map(|o| self.helm_charts.push(o)),
-            FluxKind::Bucket => decode(item).map(|o| self.buckets.push(o)),
-        }
+        self.push(FluxObject::from_json(kind, json));
     }
 
     /// Makes room for `additional` more objects of `kind`, so that a large list grows its

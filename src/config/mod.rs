@@ -30,7 +30,7 @@ pub use raw::{
 };
 pub use schedule::{MIN_INTERVAL, Schedule, ScheduleError};
 pub use settings::{
-    AllowlistError, Config, ForgeConfig, HttpConfig, KubeSettings, LeaderElectionConfig,
+    AllowlistError, Config, ForgeConfig, HttpConfig, KubeRead, KubeSettings, LeaderElectionConfig,
     LedgerBackend, LedgerConfig, PushgatewayConfig, RateLimit, RepositoryAllowlist, Route,
     StatusSettings,
 };

@@ -135,6 +135,7 @@ pub struct RawPushgateway {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawKube {
+    pub read: Option<String>,
     pub page_size: Option<u32>,
     pub request_timeout: Option<HumanDuration>,
     pub max_pages: Option<u32>,
@@ -269,6 +270,7 @@ pub(super) fn resolved(config: &Config) -> RawConfig {
             job: Some(p.job.clone()),
         }),
         kube: Some(RawKube {
+            read: Some(config.kube.read.as_str().to_string()),
             page_size: Some(config.kube.page_size),
             request_timeout: Some(HumanDuration(config.kube.request_timeout)),
             max_pages: Some(config.kube.max_pages),

@@ -183,9 +183,31 @@ pub struct PushgatewayConfig {
     pub job: String,
 }
 
+/// How `run` reads the cluster (`once` always lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KubeRead {
+    /// Paged lists every tick.
+    #[default]
+    List,
+    /// One list per collection, then watches into an in-memory store.
+    Watch,
+}
+
+impl KubeRead {
+    /// The configuration's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubeRead::List => "list",
+            KubeRead::Watch => "watch",
+        }
+    }
+}
+
 /// How the cluster is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeSettings {
+    /// `kube.read`.
+    pub read: KubeRead,
     pub page_size: u32,
     pub request_timeout: Duration,
     /// Upper bound on pages per list, so a continue token that never ends cannot loop forever.

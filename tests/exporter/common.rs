@@ -432,7 +432,7 @@ impl World {
 
     /// The parts `build_parts` makes for `config`, delivering on the virtual clock.
     pub async fn parts(&self, config: &Config, dry_run: bool) -> Parts {
-        let mut parts = build_parts(config, &self.options(dry_run), false)
+        let mut parts = build_parts(config, &self.options(dry_run), false, config.kube.read)
             .await
             .unwrap();
         if !dry_run {

@@ -140,7 +140,9 @@ impl Bench {
             kubeconfig: Some(self.kubeconfig.clone()),
             ..RunOptions::default()
         };
-        let mut parts = build_parts(&config, &options, false).await.unwrap();
+        let mut parts = build_parts(&config, &options, false, config.kube.read)
+            .await
+            .unwrap();
         let clock: Arc<dyn Clock> = self.clock.clone();
         parts.publishers = Arc::new(
             Publishers::from_config_with(

@@ -120,6 +120,16 @@ pub enum ReadFailure {
     },
     #[error("cannot list {target}: the answer is not a Kubernetes list: {problem}")]
     InvalidResponse { target: ListTarget, problem: String },
+    #[error(
+        "cannot watch {target}: RBAC refused verb `watch` on resource `{resource}` in API group `{group}` (403 Forbidden); `kube.read: watch` needs `watch` beside `get` and `list` in the exporter's ClusterRole (deploy/rbac/watch), or set `kube.read: list`: {message}",
+        resource = target.kind.plural(),
+        group = target.kind.group()
+    )]
+    WatchForbidden { target: ListTarget, message: String },
+    /// `kube.read: watch` and the watch's store is not complete: its first list has not
+    /// finished, or its watch broke and is not re-established yet.
+    #[error("the watch of {target} is not in sync: {why}")]
+    NotSynced { target: ListTarget, why: String },
 }
 
 /// A small, stable classification of read failures, for metric labels.
@@ -135,6 +145,7 @@ pub enum ReadErrorKind {
     Transport,
     Rejected,
     InvalidResponse,
+    NotSynced,
 }
 
 impl ReadErrorKind {
@@ -151,6 +162,7 @@ impl ReadErrorKind {
             ReadErrorKind::Transport => "transport",
             ReadErrorKind::Rejected => "rejected",
             ReadErrorKind::InvalidResponse => "invalid_response",
+            ReadErrorKind::NotSynced => "not_synced",
         }
     }
 }
@@ -175,11 +187,13 @@ impl ReadFailure {
             ReadFailure::Transport { .. } => ReadErrorKind::Transport,
             ReadFailure::Rejected { .. } => ReadErrorKind::Rejected,
             ReadFailure::InvalidResponse { .. } => ReadErrorKind::InvalidResponse,
+            ReadFailure::WatchForbidden { .. } => ReadErrorKind::Forbidden,
+            ReadFailure::NotSynced { .. } => ReadErrorKind::NotSynced,
         }
     }
 }
 
-pub(super) fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
+pub(crate) fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
     let target = target.clone();
     match code {
         401 => {
@@ -197,7 +211,7 @@ pub(super) fn status_failure(target: &ListTarget, code: u16, message: String) ->
 }
 
 /// The `message` of a Kubernetes `Status` body, or the start of whatever else was sent.
-pub(super) fn status_message(body: &[u8]) -> String {
+pub(crate) fn status_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct Status {
         message: String,

@@ -16,6 +16,8 @@ pub(super) struct PageMeta {
     pub(super) continue_token: Option<String>,
     /// Objects after this page, when the server knows (no label selector).
     pub(super) remaining_item_count: Option<usize>,
+    /// The list's resourceVersion: where a watch of it starts.
+    pub(super) resource_version: Option<String>,
 }
 
 /// A page that is not a Kubernetes list; items that are objects but do not fit their type are
@@ -65,6 +67,8 @@ struct ListMeta {
     continue_token: Option<String>,
     #[serde(rename = "remainingItemCount", default)]
     remaining_item_count: Option<usize>,
+    #[serde(rename = "resourceVersion", default)]
+    resource_version: Option<String>,
 }
 
 impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
@@ -92,6 +96,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
                     if let Some(list_meta) = map.next_value::<Option<ListMeta>>()? {
                         meta.continue_token = list_meta.continue_token;
                         meta.remaining_item_count = list_meta.remaining_item_count;
+                        meta.resource_version = list_meta.resource_version;
                     }
                 }
                 PageField::Items => {
@@ -163,6 +168,7 @@ mod tests {
         let meta = decode_page(body, FluxKind::Kustomization, &mut snapshot).unwrap();
         assert_eq!(meta.continue_token.as_deref(), Some("tok"));
         assert_eq!(meta.remaining_item_count, Some(3));
+        assert_eq!(meta.resource_version.as_deref(), Some("9"));
         let names: Vec<&str> = snapshot
             .kustomizations
             .iter()

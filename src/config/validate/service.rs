@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use super::names::{PlainHttp, check_http_url, is_dns_label, is_dns_subdomain};
 use super::section::{Section, or_default};
 use crate::config::{
-    ConfigError, HttpConfig, HumanDuration, KubeSettings, LeaderElectionConfig, LedgerBackend,
-    LedgerConfig, PushgatewayConfig, RawHttp, RawKube, RawLeaderElection, RawLedger,
+    ConfigError, HttpConfig, HumanDuration, KubeRead, KubeSettings, LeaderElectionConfig,
+    LedgerBackend, LedgerConfig, PushgatewayConfig, RawHttp, RawKube, RawLeaderElection, RawLedger,
     RawPushgateway, defaults,
 };
 
@@ -128,7 +128,18 @@ pub(super) fn kube(section: &Section<'_>, raw: RawKube) -> Result<KubeSettings, 
     if max_pages == 0 {
         return Err(section.invalid("maxPages", "must be at least 1"));
     }
+    let read = match raw.read.as_deref() {
+        None | Some("list") => KubeRead::List,
+        Some("watch") => KubeRead::Watch,
+        Some(other) => {
+            return Err(section.invalid(
+                "read",
+                format!("unknown mode `{other}` (expected list or watch)"),
+            ));
+        }
+    };
     Ok(KubeSettings {
+        read,
         page_size,
         request_timeout: or_default(raw.request_timeout, defaults::KUBE_REQUEST_TIMEOUT),
         max_pages,
