@@ -26,7 +26,8 @@ use super::Snapshot;
 use crate::backoff::{Backoff, Grain, equal_jitter};
 use crate::config::Config;
 use crate::flux::FluxKind;
-pub(crate) use failure::{status_failure, status_message};
+use failure::status_failure;
+pub(crate) use failure::status_message;
 use page::decode_page;
 
 /// Lists read at the same time; each holds at most one page in memory.

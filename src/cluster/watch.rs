@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use super::Snapshot;
 use super::kube::{
     KubeReader, KubeRequest, ListTarget, Listed, ReadError, ReadFailure, ReadOutcome,
-    status_failure, status_message,
+    status_message,
 };
 use crate::backoff::{Backoff, Grain};
 use store::{CollectionStore, Next, decode_event};
@@ -321,7 +321,14 @@ impl Follower {
                     target: target.clone(),
                     message,
                 }),
-                _ => WatchEnd::Failed(status_failure(target, status, message)),
+                401 => {
+                    // The body may echo a token rotated since it was last read.
+                    crate::cluster::client::register_token_files();
+                    broken(format!(
+                        "the API server refused the credentials (401): {message}"
+                    ))
+                }
+                _ => broken(format!("the API server answered {status}: {message}")),
             };
         }
         // The server answered: the events since our resourceVersion follow at once.

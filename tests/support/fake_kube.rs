@@ -5,6 +5,13 @@
 //! once a snapshot is compacted), Kubernetes `Status` error bodies, and ConfigMaps, Secrets and
 //! Leases with get/create/update/patch/delete and resourceVersion conflicts (409).
 //!
+//! Watches (`watch=true` on a collection) stream the event log every write and delete appends
+//! to: `resourceVersion` (synthetic `ADDED` events from `0` or none, 410 `ERROR` events once
+//! compacted), `allowWatchBookmarks`, `timeoutSeconds`, `labelSelector` (objects leaving the
+//! selection are `DELETED`), `sendInitialEvents`, and namespace scope. RBAC can refuse a verb
+//! on a resource with the API server's 403, and [`FakeKube::served`] counts what the server
+//! serialised.
+//!
 //! It runs on its own thread and runtime, so a test may block (e.g. on a `kubectl` child
 //! process) while it serves. Faults are injected per path: status codes, latency, dropped
 //! connections, expired continue tokens, and canned bodies.
@@ -13,15 +20,19 @@
 //! whole, as loaded (plus a resourceVersion).
 
 mod store;
+mod watch;
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -63,6 +74,44 @@ impl RecordedRequest {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether this is a watch (`watch=true`, `watch=1`, ...).
+    pub fn is_watch(&self) -> bool {
+        watch::is_true(self.param("watch"))
+    }
+
+    /// The verb RBAC checks this request against: `get`, `list` or `watch` for a `GET` (of an
+    /// object, of a collection, with `watch` set), `create`, `update`, `patch`, `delete`,
+    /// `deletecollection`; `get` for a path that names no resource (discovery).
+    pub fn verb(&self) -> &str {
+        let named = ResourcePath::parse(&self.path).map(|p| p.name.is_some());
+        match (self.method.as_str(), named) {
+            ("GET" | "HEAD", Some(_)) if self.is_watch() => "watch",
+            ("GET" | "HEAD", Some(true)) => "get",
+            ("GET" | "HEAD", Some(false)) => "list",
+            ("POST", Some(_)) => "create",
+            ("PUT", Some(_)) => "update",
+            ("PATCH", Some(_)) => "patch",
+            ("DELETE", Some(true)) => "delete",
+            ("DELETE", Some(false)) => "deletecollection",
+            _ => "get",
+        }
+    }
+}
+
+/// What the fake serialised for lists and watches since it started (or since
+/// [`FakeKube::reset_served`]): the work an API server does for its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Served {
+    /// Objects in list pages plus objects in `ADDED`, `MODIFIED` and `DELETED` watch events.
+    pub objects: u64,
+    /// Bytes of every list body (200 answers) and watch body sent, bookmarks and `ERROR`
+    /// events included.
+    pub bytes: u64,
+    /// `ADDED`, `MODIFIED` and `DELETED` watch events sent.
+    pub watch_events: u64,
+    /// `BOOKMARK` watch events sent; not objects.
+    pub bookmarks: u64,
 }
 
 /// What an injected fault does to a matching request.
@@ -95,6 +144,14 @@ struct Shared {
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<RecordedRequest>>,
     token: Mutex<Option<String>>,
+    /// (verb, resource) pairs RBAC refuses.
+    denied: Mutex<Vec<(String, String)>>,
+    served: Mutex<Served>,
+    /// `None`: [`watch::DEFAULT_BOOKMARK_INTERVAL`].
+    bookmark_interval: Mutex<Option<Duration>>,
+    /// Bumped by [`FakeKube::break_watches`]; every open watch ends when it changes.
+    breaks: tokio::sync::watch::Sender<u64>,
+    open_watches: AtomicUsize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -222,10 +279,50 @@ impl FakeKube {
         store.set_installed(index, false);
     }
 
-    /// Forgets every list snapshot, as etcd compaction does: continue tokens issued so far
-    /// get 410 Gone.
+    /// Forgets every list snapshot and every past event, as etcd compaction does: continue
+    /// tokens issued so far get 410 Gone, and so does a watch resuming from a resourceVersion
+    /// older than the current one (an `ERROR` event). Open watches go on.
     pub fn compact(&self) {
         lock(&self.shared.store).compact();
+    }
+
+    /// The store's current resourceVersion (that of its latest write or delete).
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).resource_version()
+    }
+
+    /// How long a watch that allows bookmarks may stay idle before it gets a `BOOKMARK`
+    /// (default 1 s, [`watch::DEFAULT_BOOKMARK_INTERVAL`]); applies to open watches too.
+    pub fn set_bookmark_interval(&self, interval: Duration) {
+        *lock(&self.shared.bookmark_interval) = Some(interval);
+    }
+
+    /// Ends every open watch response now (cleanly, as an API server restart or a load
+    /// balancer does); clients must watch again.
+    pub fn break_watches(&self) {
+        self.shared.breaks.send_modify(|n| *n += 1);
+    }
+
+    /// How many watch responses are open.
+    pub fn open_watches(&self) -> usize {
+        self.shared.open_watches.load(Ordering::SeqCst)
+    }
+
+    /// RBAC refuses `verb` (`get`, `list`, `watch`, `create`, ...; see
+    /// [`RecordedRequest::verb`]) on a resource (plural, or `plural.group`), in every
+    /// namespace: such requests get the API server's 403 `Status`.
+    pub fn deny_verb(&self, verb: &str, resource_plural: &str) {
+        lock(&self.shared.denied).push((verb.to_string(), resource_plural.to_string()));
+    }
+
+    /// What was serialised for lists and watches so far.
+    pub fn served(&self) -> Served {
+        *lock(&self.shared.served)
+    }
+
+    /// Sets [`FakeKube::served`] back to zero.
+    pub fn reset_served(&self) {
+        *lock(&self.shared.served) = Served::default();
     }
 
     /// Requires `Authorization: Bearer TOKEN` on every request; others get 401.
@@ -308,7 +405,8 @@ fn resource_index(store: &Store, resource: &str) -> usize {
         .unwrap_or_else(|| panic!("the fake has no resource `{resource}`"))
 }
 
-type Answer = Response<Full<Bytes>>;
+/// A boxed body, so that watches can stream theirs.
+type Answer = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
 /// The connection is closed without an answer when a handler returns this.
 #[derive(Debug)]
@@ -322,7 +420,10 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Answer, DropConnection> {
+async fn handle(
+    shared: &Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Answer, DropConnection> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = parse_query(request.uri().query().unwrap_or(""));
@@ -339,7 +440,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Answer, D
     }
     match action {
         Some(FaultAction::Drop) => return Err(DropConnection),
-        Some(FaultAction::Status(code)) => return Ok(error(&fault_status(code, &method, &path))),
+        Some(FaultAction::Status(code)) => return Ok(error(&fault_status(code, &recorded))),
         Some(FaultAction::Respond { code, body }) => return Ok(respond(code, Bytes::from(body))),
         Some(FaultAction::ExpireContinue) => {
             return Ok(error(&ApiError::new(
@@ -358,6 +459,17 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Answer, D
             .and_then(|v| v.to_str().ok());
         if sent != Some(&format!("Bearer {token}")) {
             return Ok(error(&ApiError::new(401, "Unauthorized", "Unauthorized")));
+        }
+    }
+
+    // Authorisation comes after authentication and before the resource is looked up.
+    if let Some(target) = ResourcePath::parse(&path) {
+        let verb = recorded.verb();
+        let denied = lock(&shared.denied).iter().any(|(v, resource)| {
+            v == verb && (*resource == target.plural || *resource == target.qualified())
+        });
+        if denied {
+            return Ok(error(&forbidden(&recorded)));
         }
     }
 
@@ -417,7 +529,7 @@ fn next_faults(
 }
 
 fn route(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     path: &str,
     request: &RecordedRequest,
@@ -463,7 +575,7 @@ fn route(
 
 #[allow(clippy::too_many_arguments)]
 fn resource_call(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     group: &str,
     version: &str,
@@ -484,13 +596,22 @@ fn resource_call(
         return error(&ApiError::not_found_path());
     };
     let namespaced = registry()[index].namespaced;
+    if *method == Method::GET && name.is_none() && request.is_watch() {
+        drop(store);
+        return watch::start(shared, index, namespace, request);
+    }
     let result = match (method, name, namespace) {
         (&Method::GET, None, _) => {
             let params = match list_params(request) {
                 Ok(params) => params,
                 Err(e) => return error(&e),
             };
-            store.list(index, namespace, &params).map(|b| (200, b))
+            store.list(index, namespace, &params).map(|page| {
+                let mut served = lock(&shared.served);
+                served.objects += page.items as u64;
+                served.bytes += page.body.len() as u64;
+                (200, page.body)
+            })
         }
         (_, Some(_), None) if namespaced => Err(ApiError::not_found_path()),
         (&Method::POST, None, Some(ns)) => store.create(index, ns, body).map(|b| (201, b)),
@@ -583,34 +704,51 @@ fn resource_list(store: &Store, group: &str, version: &str) -> Answer {
     )
 }
 
+/// The API server's 403 for this request: its verb on its resource, in its namespace or at the
+/// cluster scope (or on its path, for a path that names no resource).
+fn forbidden(request: &RecordedRequest) -> ApiError {
+    let verb = request.verb();
+    let Some(target) = ResourcePath::parse(&request.path) else {
+        return ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "forbidden: User \"{FAKE_USER}\" cannot {verb} path \"{}\"",
+                request.path
+            ),
+        );
+    };
+    let scope = match target.namespace {
+        Some(ns) => format!("in the namespace \"{ns}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    let mut error = ApiError::new(
+        403,
+        "Forbidden",
+        format!(
+            "{} is forbidden: User \"{FAKE_USER}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+            target.qualified(),
+            target.plural,
+            target.group
+        ),
+    );
+    // As metav1.StatusDetails: empty fields are omitted.
+    let mut details = json!({"kind": target.plural});
+    if !target.group.is_empty() {
+        details["group"] = json!(target.group);
+    }
+    if let Some(name) = target.name {
+        details["name"] = json!(name);
+    }
+    error.details = Some(details);
+    error
+}
+
 /// The `Status` the API server would send for `code` on this request.
-fn fault_status(code: u16, method: &Method, path: &str) -> ApiError {
+fn fault_status(code: u16, request: &RecordedRequest) -> ApiError {
     match code {
         401 => ApiError::new(401, "Unauthorized", "Unauthorized"),
-        403 => {
-            let (resource, namespace, has_name) = describe_path(path);
-            let verb = match (method, has_name) {
-                (&Method::GET, false) => "list",
-                (&Method::GET, true) => "get",
-                (&Method::POST, _) => "create",
-                (&Method::PUT, _) => "update",
-                (&Method::PATCH, _) => "patch",
-                (&Method::DELETE, _) => "delete",
-                _ => "get",
-            };
-            let (qualified, plural, group) = resource;
-            let scope = match namespace {
-                Some(ns) => format!("in the namespace \"{ns}\""),
-                None => "at the cluster scope".to_string(),
-            };
-            ApiError::new(
-                403,
-                "Forbidden",
-                format!(
-                    "{qualified} is forbidden: User \"{FAKE_USER}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
-                ),
-            )
-        }
+        403 => forbidden(request),
         404 => ApiError::not_found_path(),
         409 => ApiError::new(
             409,
@@ -646,33 +784,52 @@ fn fault_status(code: u16, method: &Method, path: &str) -> ApiError {
     }
 }
 
-/// (`plural.group`, plural, group), namespace, and whether an object is named.
-fn describe_path(path: &str) -> ((String, String, String), Option<String>, bool) {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (group, rest) = match segments.as_slice() {
-        ["api", _, rest @ ..] => ("", rest),
-        ["apis", group, _, rest @ ..] => (*group, rest),
-        _ => ("", &[][..]),
-    };
-    let (namespace, plural, has_name) = match rest {
-        ["namespaces", ns, plural, tail @ ..] => (Some(ns.to_string()), *plural, !tail.is_empty()),
-        [plural, tail @ ..] => (None, *plural, !tail.is_empty()),
-        [] => (None, "", false),
-    };
-    let qualified = if group.is_empty() {
-        plural.to_string()
-    } else {
-        format!("{plural}.{group}")
-    };
-    (
-        (qualified, plural.to_string(), group.to_string()),
-        namespace,
-        has_name,
-    )
+/// The resource a request path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResourcePath<'a> {
+    /// Empty for the core group.
+    group: &'a str,
+    namespace: Option<&'a str>,
+    plural: &'a str,
+    name: Option<&'a str>,
+}
+
+impl<'a> ResourcePath<'a> {
+    /// `None` for a path that names no resource (discovery, `/version`).
+    fn parse(path: &'a str) -> Option<Self> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let (group, rest) = match segments.as_slice() {
+            ["api", _, rest @ ..] => ("", rest),
+            ["apis", group, _, rest @ ..] => (*group, rest),
+            _ => return None,
+        };
+        let (namespace, plural, name) = match rest {
+            ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+            ["namespaces", ns, plural, name, ..] => (Some(*ns), *plural, Some(*name)),
+            [plural] => (None, *plural, None),
+            [plural, name, ..] => (None, *plural, Some(*name)),
+            [] => return None,
+        };
+        Some(ResourcePath {
+            group,
+            namespace,
+            plural,
+            name,
+        })
+    }
+
+    /// `plural.group`, or `plural` for the core group.
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
 }
 
 fn respond(code: u16, body: Bytes) -> Answer {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Full::new(body).boxed_unsync());
     *response.status_mut() =
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(

@@ -121,7 +121,7 @@ pub enum ReadFailure {
     #[error("cannot list {target}: the answer is not a Kubernetes list: {problem}")]
     InvalidResponse { target: ListTarget, problem: String },
     #[error(
-        "cannot watch {target}: RBAC refused verb `watch` on resource `{resource}` in API group `{group}` (403 Forbidden); `kube.read: watch` needs `watch` beside `get` and `list` in the exporter's ClusterRole (deploy/rbac/watch), or set `kube.read: list`: {message}",
+        "cannot watch {target}: RBAC refused verb `watch` on resource `{resource}` in API group `{group}` (403 Forbidden); `kube.read: watch` needs `watch` beside `get` and `list` in the exporter's ClusterRole (deploy/components/read-watch), or set `kube.read: list`: {message}",
         resource = target.kind.plural(),
         group = target.kind.group()
     )]
@@ -193,7 +193,7 @@ impl ReadFailure {
     }
 }
 
-pub(crate) fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
+pub(super) fn status_failure(target: &ListTarget, code: u16, message: String) -> ReadFailure {
     let target = target.clone();
     match code {
         401 => {

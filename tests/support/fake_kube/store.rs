@@ -1,7 +1,8 @@
 //! The fake API server's state: which resources it serves, the objects, resource versions,
-//! list snapshots for continue tokens, and the write rules (optimistic concurrency).
+//! list snapshots for continue tokens, the event log watches read from, and the write rules
+//! (optimistic concurrency).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -197,14 +198,43 @@ impl ApiError {
 
 /// One stored object: its JSON exactly as served, and its labels for selectors.
 #[derive(Debug)]
-struct Stored {
-    json: Bytes,
-    labels: BTreeMap<String, String>,
-    resource_version: u64,
+pub struct Stored {
+    pub json: Bytes,
+    pub labels: BTreeMap<String, String>,
+    pub resource_version: u64,
 }
 
 /// Objects of one resource by (namespace, name), in the order etcd keeps them.
 type Collection = BTreeMap<(String, String), Arc<Stored>>;
+
+/// What a change did to an object, as a watch names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One change in a resource's event log.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventType,
+    /// The resourceVersion the change produced.
+    pub resource_version: u64,
+    pub namespace: String,
+    pub name: String,
+    /// The object after the change; for `Deleted`, its last state with the deletion's
+    /// resourceVersion, as the API server sends it.
+    pub object: Arc<Stored>,
+    /// The object before the change (`Modified` and `Deleted`): a watch with a label selector
+    /// needs its labels to tell an object leaving the selection from one that never was in it.
+    pub previous: Option<Arc<Stored>>,
+}
+
+/// How many events the fake keeps per resource, the upper bound of the API server's watch
+/// cache: a watch resuming from before the oldest kept event gets 410, as it would there.
+/// Older events are dropped, which also bounds the memory of long benchmarks.
+pub const WATCH_CACHE_CAPACITY: usize = 100 * 1024;
 
 /// Everything the fake holds.
 #[derive(Debug)]
@@ -214,7 +244,16 @@ pub struct Store {
     /// The collection as it was when a paged list began, by (resource, resourceVersion): what
     /// continue tokens read from, so that a paged list is one consistent snapshot.
     snapshots: HashMap<(usize, u64), Arc<Collection>>,
+    /// Per resource, every change after its floor, oldest first.
+    events: Vec<VecDeque<Event>>,
+    /// Per resource, the oldest resourceVersion a new watch may resume from: the store's
+    /// resourceVersion at the last compaction (as etcd compacts every key up to a revision),
+    /// or that of the newest event dropped beyond [`WATCH_CACHE_CAPACITY`].
+    floors: Vec<u64>,
     resource_version: u64,
+    /// The open watches, by resource: each change is sent to them as it is made, as the watch
+    /// cache dispatches it to its watchers, so compaction never takes an event from one.
+    watchers: Vec<(usize, tokio::sync::mpsc::UnboundedSender<Event>)>,
 }
 
 impl Default for Store {
@@ -224,9 +263,28 @@ impl Default for Store {
             installed: vec![true; n],
             collections: (0..n).map(|_| Arc::new(Collection::new())).collect(),
             snapshots: HashMap::new(),
+            events: (0..n).map(|_| VecDeque::new()).collect(),
+            floors: vec![0; n],
             resource_version: 1000,
+            watchers: Vec::new(),
         }
     }
+}
+
+/// A watch asked to resume from a resourceVersion whose events are forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// The resourceVersion asked for.
+    pub requested: u64,
+    /// The oldest resourceVersion a watch of the resource may resume from.
+    pub floor: u64,
+}
+
+/// One list page: its body and how many objects it holds.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub body: Bytes,
+    pub items: usize,
 }
 
 /// Query parameters of a list call.
@@ -262,10 +320,70 @@ impl Store {
         self.installed[index] = installed;
     }
 
-    /// Forgets every list snapshot, as etcd compaction does: outstanding continue tokens
-    /// then get 410 Gone.
+    /// Forgets every list snapshot and every event, as etcd compaction does: outstanding
+    /// continue tokens, and watches resuming from an earlier resourceVersion, then get 410 Gone.
+    /// Open watches are not affected.
     pub fn compact(&mut self) {
         self.snapshots.clear();
+        for events in &mut self.events {
+            events.clear();
+        }
+        self.floors.fill(self.resource_version);
+    }
+
+    /// The oldest resourceVersion a new watch of a resource may resume from.
+    pub fn floor(&self, index: usize) -> u64 {
+        self.floors[index]
+    }
+
+    /// Opens a watch of a resource: every later change of it is sent to the receiver, until
+    /// the receiver is dropped.
+    pub fn subscribe(&mut self, index: usize) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.watchers.push((index, sender));
+        receiver
+    }
+
+    /// The current objects of a resource in a namespace (all when `None`), in list order.
+    pub fn current_objects(&self, index: usize, namespace: Option<&str>) -> Vec<Arc<Stored>> {
+        let lower = match namespace {
+            Some(ns) => Bound::Included((ns.to_string(), String::new())),
+            None => Bound::Unbounded,
+        };
+        self.collections[index]
+            .range((lower, Bound::Unbounded))
+            .take_while(|(key, _)| namespace.is_none_or(|ns| key.0 == ns))
+            .map(|(_, stored)| stored.clone())
+            .collect()
+    }
+
+    /// Every event of a resource after resourceVersion `after`, oldest first; an error when
+    /// `after` is older than the resource's floor (some events may be forgotten).
+    pub fn events_after(&self, index: usize, after: u64) -> Result<Vec<Event>, Expired> {
+        let floor = self.floors[index];
+        if after < floor {
+            return Err(Expired {
+                requested: after,
+                floor,
+            });
+        }
+        let events = &self.events[index];
+        let start = events.partition_point(|e| e.resource_version <= after);
+        Ok(events.range(start..).cloned().collect())
+    }
+
+    /// Appends a change to a resource's event log and sends it to the resource's open watches
+    /// (forgetting those that ended).
+    fn record(&mut self, index: usize, event: Event) {
+        self.watchers
+            .retain(|(watched, sender)| *watched != index || sender.send(event.clone()).is_ok());
+        let events = &mut self.events[index];
+        events.push_back(event);
+        while events.len() > WATCH_CACHE_CAPACITY {
+            if let Some(dropped) = events.pop_front() {
+                self.floors[index] = self.floors[index].max(dropped.resource_version);
+            }
+        }
     }
 
     /// The current resourceVersion of the whole store.
@@ -279,7 +397,7 @@ impl Store {
         index: usize,
         namespace: Option<&str>,
         params: &ListParams,
-    ) -> Result<Bytes, ApiError> {
+    ) -> Result<ListPage, ApiError> {
         let resource = &registry()[index];
         let selector =
             match params.label_selector.as_deref() {
@@ -358,7 +476,10 @@ impl Store {
         body.extend_from_slice(b",\"metadata\":");
         body.extend_from_slice(Value::Object(metadata).to_string().as_bytes());
         body.push(b'}');
-        Ok(Bytes::from(body))
+        Ok(ListPage {
+            body: Bytes::from(body),
+            items: items.len(),
+        })
     }
 
     /// One object's JSON.
@@ -394,11 +515,31 @@ impl Store {
     /// Deletes an object; whether it existed.
     pub fn remove(&mut self, index: usize, namespace: &str, name: &str) -> bool {
         let key = (namespace.to_string(), name.to_string());
-        let removed = Arc::make_mut(&mut self.collections[index]).remove(&key);
-        if removed.is_some() {
-            self.resource_version += 1;
-        }
-        removed.is_some()
+        let Some(removed) = Arc::make_mut(&mut self.collections[index]).remove(&key) else {
+            return false;
+        };
+        self.resource_version += 1;
+        let rv = self.resource_version;
+        // A watch sees the object's last state at the deletion's resourceVersion.
+        let mut last: Value = serde_json::from_slice(&removed.json).unwrap_or_else(|_| json!({}));
+        last["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let gone = Stored {
+            json: Bytes::from(last.to_string()),
+            labels: removed.labels.clone(),
+            resource_version: rv,
+        };
+        self.record(
+            index,
+            Event {
+                kind: EventType::Deleted,
+                resource_version: rv,
+                namespace: key.0,
+                name: key.1,
+                object: Arc::new(gone),
+                previous: Some(removed),
+            },
+        );
+        true
     }
 
     /// `POST` to a collection.
@@ -597,13 +738,28 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default();
-        let stored = Stored {
+        let stored = Arc::new(Stored {
             json: Bytes::from(object.to_string()),
             labels,
             resource_version: rv,
-        };
-        Arc::make_mut(&mut self.collections[index])
-            .insert((namespace.to_string(), name.to_string()), Arc::new(stored));
+        });
+        let previous = Arc::make_mut(&mut self.collections[index])
+            .insert((namespace.to_string(), name.to_string()), stored.clone());
+        self.record(
+            index,
+            Event {
+                kind: if previous.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                },
+                resource_version: rv,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                object: stored,
+                previous,
+            },
+        );
         Ok(object)
     }
 }
