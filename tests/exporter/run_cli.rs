@@ -515,3 +515,46 @@ async fn run_ticks_on_a_cron_schedule_with_seconds() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_read_watch_lists_each_kind_once_then_posts_from_watch_events() {
+    let s = Setup::start().await;
+    let kube = FakeKube::start();
+    kube.put(fleet(A)).unwrap();
+    kube.put(APPS.ready(A)).unwrap();
+    let kubeconfig = kube.write_kubeconfig(s.dir.path());
+    let config = s.config("kube: {read: watch}\n");
+    let mut exporter = Exporter::start(&[
+        "--config",
+        &config,
+        "run",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    github_requests(&s, 1).await;
+    kube.put(fleet(B)).unwrap();
+    github_requests(&s, 2).await;
+    kube.put(APPS.reconciling(B, Some(A), "Progressing"))
+        .unwrap();
+    github_requests(&s, 3).await;
+    exporter.wait_logged("poll finished", 4).await;
+    exporter.signal("TERM");
+    assert_eq!(exporter.exited().await.code(), Some(0));
+    assert_eq!(
+        brief(&s.posts()),
+        expect(&[
+            ("A", "success", says::applied(A)),
+            ("B", "pending", says::queued()),
+            ("B", "pending", says::progressing()),
+        ])
+    );
+    let kustomizations = kube.requests_to("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations");
+    let lists = kustomizations.iter().filter(|r| !r.is_watch()).count();
+    assert_eq!(
+        lists, 1,
+        "listed once, however many ticks: {kustomizations:?}"
+    );
+    assert!(kustomizations.iter().any(|r| r.is_watch()));
+}
