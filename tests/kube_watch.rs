@@ -123,35 +123,66 @@ fn kustomization(namespace: &str, name: &str, suspend: bool) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_sync_equals_a_list_and_watches_from_the_lists_resource_version() {
+async fn the_first_sync_is_one_streaming_list_and_equals_a_list() {
     let s = Setup::start(FakeKube::with_dump(example())).await;
     let watch = s.watch();
     let read = watch.read().await.unwrap();
+    assert_eq!(
+        s.list_requests(),
+        0,
+        "nothing listed: the state came in the watch"
+    );
     assert_eq!(read.snapshot, s.listed().await);
     assert!(read.snapshot.object_count() > 0);
-    // The watch starts right after the list; the next read counts its request.
-    while s.watch_requests().is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut requests = read.requests;
-    requests.extend(watch.read().await.unwrap().requests);
     let watches = s.watch_requests();
     assert_eq!(watches.len(), 1, "{watches:?}");
-    let list_version = s.fake.resource_version().to_string();
-    assert_eq!(
-        watches[0].param("resourceVersion"),
-        Some(list_version.as_str())
-    );
-    assert_eq!(watches[0].param("allowWatchBookmarks"), Some("true"));
+    for (param, value) in [
+        ("sendInitialEvents", "true"),
+        ("resourceVersionMatch", "NotOlderThan"),
+        ("allowWatchBookmarks", "true"),
+    ] {
+        assert_eq!(watches[0].param(param), Some(value), "{param}");
+    }
+    assert_eq!(watches[0].param("resourceVersion"), None);
     let timeout: u64 = watches[0].param("timeoutSeconds").unwrap().parse().unwrap();
     assert!((300..=600).contains(&timeout), "{timeout}");
-    let verbs: Vec<&str> = requests
+    let verbs: Vec<&str> = read
+        .requests
         .iter()
         .filter(|r| r.resource == "kustomizations")
         .map(|r| r.verb)
         .collect();
-    assert_eq!(verbs, ["list", "watch"]);
+    assert_eq!(verbs, ["watch"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_streaming_lists_is_listed_then_watched_from_the_lists_version() {
+    let s = Setup::start(FakeKube::with_dump(example())).await;
+    // What an API server without the WatchList feature answers.
+    s.fake.inject(Fault {
+        path: KS_PATH.into(),
+        action: FaultAction::Respond {
+            code: 422,
+            body: json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled", "reason": "Invalid", "code": 422}).to_string(),
+        },
+        times: Some(1),
+    });
+    let watch = s.watch();
+    let read = watch.read().await.unwrap();
+    assert_eq!(s.list_requests(), 1);
+    assert_eq!(read.snapshot, s.listed().await);
+    while s.watch_requests().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let watches = s.watch_requests();
+    assert_eq!(watches[0].param("sendInitialEvents"), Some("true"));
+    let list_version = s.fake.resource_version().to_string();
+    assert_eq!(
+        watches[1].param("resourceVersion"),
+        Some(list_version.as_str())
+    );
+    assert_eq!(watches[1].param("sendInitialEvents"), None);
+    assert_eq!(watches[1].param("allowWatchBookmarks"), Some("true"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +247,7 @@ async fn an_idle_watch_makes_the_server_serialise_no_object_only_bookmarks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_resource_version_lists_again_and_ends_equal_to_a_list() {
+async fn an_expired_resource_version_reads_the_state_again_and_ends_equal_to_a_list() {
     let s = Setup::start(FakeKube::start()).await;
     s.fake.put(kustomization("apps", "a", false)).unwrap();
     let watch = s.watch();
@@ -234,10 +265,16 @@ async fn an_expired_resource_version_lists_again_and_ends_equal_to_a_list() {
     s.fake.compact();
     let read = s.converge(&watch).await;
     assert_eq!(read.kustomizations.len(), 1);
-    assert!(
-        s.list_requests() - lists >= 2,
-        "the watch listed again (and converge once)"
+    let streams = s
+        .watch_requests()
+        .iter()
+        .filter(|r| r.param("sendInitialEvents").is_some())
+        .count();
+    assert_eq!(
+        streams, 2,
+        "the state was read again, by a new streaming list"
     );
+    assert_eq!(s.list_requests() - lists, 1, "converge's own list");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

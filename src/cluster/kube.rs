@@ -256,6 +256,20 @@ impl KubeReader {
         uri
     }
 
+    /// The URI of a streaming list of `target`: a watch sending the current state first,
+    /// ended by a bookmark, then the changes (Kubernetes' WatchList).
+    pub(crate) fn streaming_list_uri(&self, target: &ListTarget, timeout_seconds: u64) -> String {
+        let mut uri = format!(
+            "{}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds={timeout_seconds}",
+            target.path()
+        );
+        if !self.label_selector.is_empty() {
+            uri.push_str("&labelSelector=");
+            uri.push_str(&percent_encode(&self.label_selector));
+        }
+        uri
+    }
+
     /// Reads one list to its end, restarting it once when its continue token expires.
     pub(crate) async fn read_list(
         &self,

@@ -1,6 +1,8 @@
-//! `kube.read: watch`: each Flux collection is listed once (paged, as `kube.read: list` reads
-//! it) and then watched from the list's resourceVersion, with bookmarks, into an in-memory
-//! store of the partial types. The schedule still decides when to assess and post: a tick takes
+//! `kube.read: watch`: each Flux collection's state is read once and then watched, with
+//! bookmarks, into an in-memory store of the partial types. The state comes from a streaming
+//! list where the server has them (a watch with `sendInitialEvents=true`: the objects, a
+//! bookmark marking their end, then the changes, all in one request), else from a paged list
+//! (as `kube.read: list` reads it) and a watch from its resourceVersion. The schedule still decides when to assess and post: a tick takes
 //! a copy of the stores ([`ClusterWatch::read`]), so everything downstream is as with a list.
 //!
 //! A store that is not in sync (its first list not finished, its watch broken and not yet
@@ -188,6 +190,9 @@ impl ClusterWatch {
 
 /// How one watch ended.
 enum WatchEnd {
+    /// The server does not stream lists (it refused `sendInitialEvents`, or sent no bookmark
+    /// ending the initial events in time): list instead, from now on.
+    NoStreaming(String),
     /// The server ended it cleanly (its timeout): watch again from the store's version.
     Renew,
     /// The resourceVersion expired (410): list again.
@@ -203,42 +208,75 @@ struct Follower {
     watched: Arc<Watched>,
 }
 
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// From the store's resourceVersion.
+    Resume,
+    /// A streaming list: the whole state first, into a fresh store.
+    Stream,
+}
+
 impl Follower {
     async fn run(self) {
         let target = self.watched.target.clone();
         let mut failures = 0u32;
+        let mut streaming = true;
         loop {
-            let mut requests = Vec::new();
-            let listed = self.reader.read_list(&target, &mut requests).await;
-            self.watched.record(requests);
-            match listed {
-                Ok(Listed::Objects {
-                    objects,
-                    resource_version,
-                }) => {
-                    self.watched
-                        .state()
-                        .store
-                        .replace(*objects, resource_version);
-                    self.watched.set_phase(Phase::Synced);
+            if streaming {
+                match self.watch_once(&mut failures, Start::Stream).await {
+                    WatchEnd::NoStreaming(why) => {
+                        tracing::info!(
+                            "the API server does not stream the list of {target} ({why}); listing it instead"
+                        );
+                        streaming = false;
+                        continue;
+                    }
+                    WatchEnd::Renew => {}
+                    WatchEnd::Expired(_) => continue,
+                    WatchEnd::Failed(failure) => {
+                        tracing::warn!("{failure}; watching again");
+                        self.watched.set_phase(Phase::Failed(failure));
+                        self.pause(&mut failures).await;
+                        continue;
+                    }
                 }
-                Ok(Listed::NotServed) => {
-                    self.watched.state().store.clear();
-                    self.watched.set_phase(Phase::NotServed);
-                    tokio::time::sleep(MISSING_KIND_RELIST).await;
+                if !matches!(self.watched.state().phase, Phase::Synced) {
                     continue;
                 }
-                Err(failure) => {
-                    tracing::warn!("{failure}; listing again");
-                    self.watched.set_phase(Phase::Failed(failure));
-                    self.pause(&mut failures).await;
-                    continue;
+            } else {
+                let mut requests = Vec::new();
+                let listed = self.reader.read_list(&target, &mut requests).await;
+                self.watched.record(requests);
+                match listed {
+                    Ok(Listed::Objects {
+                        objects,
+                        resource_version,
+                    }) => {
+                        self.watched
+                            .state()
+                            .store
+                            .replace(*objects, resource_version);
+                        self.watched.set_phase(Phase::Synced);
+                    }
+                    Ok(Listed::NotServed) => {
+                        self.watched.state().store.clear();
+                        self.watched.set_phase(Phase::NotServed);
+                        tokio::time::sleep(MISSING_KIND_RELIST).await;
+                        continue;
+                    }
+                    Err(failure) => {
+                        tracing::warn!("{failure}; listing again");
+                        self.watched.set_phase(Phase::Failed(failure));
+                        self.pause(&mut failures).await;
+                        continue;
+                    }
                 }
             }
             // Watch until the resourceVersion expires.
             loop {
-                match self.watch_once(&mut failures).await {
-                    WatchEnd::Renew => {}
+                match self.watch_once(&mut failures, Start::Resume).await {
+                    WatchEnd::Renew | WatchEnd::NoStreaming(_) => {}
                     WatchEnd::Expired(message) => {
                         tracing::info!(
                             "the watch of {target} expired ({message}); listing it again"
@@ -255,6 +293,22 @@ impl Follower {
         }
     }
 
+    /// A watch refused for its credentials (401) or permissions (403).
+    fn refused(&self, target: &ListTarget, status: u16, message: String) -> WatchEnd {
+        if status == 403 {
+            return WatchEnd::Failed(ReadFailure::WatchForbidden {
+                target: target.clone(),
+                message,
+            });
+        }
+        // The body may echo a token rotated since it was last read.
+        crate::cluster::client::register_token_files();
+        WatchEnd::Failed(ReadFailure::NotSynced {
+            target: target.clone(),
+            why: format!("the API server refused the credentials (401): {message}"),
+        })
+    }
+
     /// Waits out the backoff after one more failure in a row.
     async fn pause(&self, failures: &mut u32) {
         let wait = RETRY.jittered(*failures, Grain::Millis, fastrand::u64);
@@ -262,14 +316,23 @@ impl Follower {
         tokio::time::sleep(wait).await;
     }
 
-    /// One watch request from the store's resourceVersion, applied to the store until it ends.
-    async fn watch_once(&self, failures: &mut u32) -> WatchEnd {
+    /// One watch request, applied to the store until it ends: from the store's resourceVersion,
+    /// or as a streaming list whose initial events fill a fresh store that replaces the old one
+    /// at the bookmark ending them.
+    async fn watch_once(&self, failures: &mut u32, start: Start) -> WatchEnd {
         let target = &self.watched.target;
-        let resource_version = self.watched.state().store.resource_version().to_string();
         let timeout_seconds = WATCH_TIMEOUT_MIN + fastrand::u64(0..=WATCH_TIMEOUT_MIN);
-        let uri = self
-            .reader
-            .watch_uri(target, &resource_version, timeout_seconds);
+        let uri = match start {
+            Start::Resume => {
+                let resource_version = self.watched.state().store.resource_version().to_string();
+                self.reader
+                    .watch_uri(target, &resource_version, timeout_seconds)
+            }
+            Start::Stream => self.reader.streaming_list_uri(target, timeout_seconds),
+        };
+        // The initial state of a streaming list, until the bookmark that ends it.
+        let mut initial = (start == Start::Stream).then(CollectionStore::default);
+        let initial_deadline = tokio::time::Instant::now() + self.reader.request_timeout();
         let broken = |message: String| {
             WatchEnd::Failed(ReadFailure::NotSynced {
                 target: target.clone(),
@@ -316,32 +379,43 @@ impl Follower {
                 .unwrap_or_default();
             let message = status_message(&body);
             return match status {
-                410 => WatchEnd::Expired(message),
-                403 => WatchEnd::Failed(ReadFailure::WatchForbidden {
-                    target: target.clone(),
-                    message,
-                }),
-                401 => {
-                    // The body may echo a token rotated since it was last read.
-                    crate::cluster::client::register_token_files();
-                    broken(format!(
-                        "the API server refused the credentials (401): {message}"
-                    ))
+                403 | 401 => self.refused(target, status, message),
+                _ if start == Start::Stream => {
+                    WatchEnd::NoStreaming(format!("it answered {status}: {message}"))
                 }
+                410 => WatchEnd::Expired(message),
                 _ => broken(format!("the API server answered {status}: {message}")),
             };
         }
-        // The server answered: the events since our resourceVersion follow at once.
-        *failures = 0;
-        self.watched.set_phase(Phase::Synced);
+        if initial.is_none() {
+            // The server answered: the events since our resourceVersion follow at once.
+            *failures = 0;
+            self.watched.set_phase(Phase::Synced);
+        }
         let deadline = tokio::time::Instant::now()
             + Duration::from_secs(timeout_seconds)
             + self.reader.request_timeout();
         let mut body = response.into_body();
         let mut pending = BytesMut::new();
         loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            let wait = if initial.is_some() {
+                initial_deadline
+            } else {
+                deadline
+            };
+            let frame = match tokio::time::timeout_at(wait, body.frame()).await {
+                Err(_) if initial.is_some() => {
+                    return WatchEnd::NoStreaming(format!(
+                        "no bookmark ended the initial events within {:?}",
+                        self.reader.request_timeout()
+                    ));
+                }
                 Err(_) => return broken("the server did not end it at its timeout".into()),
+                Ok(None) if initial.is_some() => {
+                    return WatchEnd::NoStreaming(
+                        "the stream ended before a bookmark ended the initial events".into(),
+                    );
+                }
                 Ok(None) => return WatchEnd::Renew,
                 Ok(Some(Err(e))) => return broken(crate::forge::text::error_chain(&e)),
                 Ok(Some(Ok(frame))) => frame,
@@ -360,7 +434,23 @@ impl Follower {
                     Ok(event) => event,
                     Err(e) => return broken(e.to_string()),
                 };
-                match self.watched.state().store.apply(event) {
+                let initial_end = matches!(
+                    event,
+                    store::WatchEvent::Bookmark {
+                        initial_events_end: true,
+                        ..
+                    }
+                );
+                let next = match initial.as_mut() {
+                    Some(fresh) => fresh.apply(event),
+                    None => self.watched.state().store.apply(event),
+                };
+                if initial_end && let Some(fresh) = initial.take() {
+                    self.watched.state().store = fresh;
+                    *failures = 0;
+                    self.watched.set_phase(Phase::Synced);
+                }
+                match next {
                     Next::Watch => {}
                     Next::Relist(message) => return WatchEnd::Expired(message),
                     Next::Rewatch { code, message } => {

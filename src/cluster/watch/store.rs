@@ -24,8 +24,12 @@ pub enum WatchEvent {
         namespace: String,
         name: String,
     },
-    /// `BOOKMARK`: nothing changed up to this resourceVersion.
-    Bookmark { resource_version: String },
+    /// `BOOKMARK`: nothing changed up to this resourceVersion; `initial_events_end` marks the
+    /// end of a streaming list's initial state (`sendInitialEvents=true`).
+    Bookmark {
+        resource_version: String,
+        initial_events_end: bool,
+    },
     /// `ERROR` with 410: the watch's resourceVersion is too old; list again.
     Expired { message: String },
     /// Any other `ERROR`.
@@ -59,7 +63,12 @@ struct IdentityMeta {
     namespace: String,
     #[serde(rename = "resourceVersion", default)]
     resource_version: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
+
+/// The annotation of the bookmark that ends a streaming list's initial events.
+const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 #[derive(Deserialize)]
 struct Status {
@@ -106,7 +115,14 @@ pub fn decode_event(kind: FluxKind, line: &[u8]) -> Result<WatchEvent, EventErro
                     namespace: identity.metadata.namespace,
                     name: identity.metadata.name,
                 }),
-                "BOOKMARK" => Ok(WatchEvent::Bookmark { resource_version }),
+                "BOOKMARK" => Ok(WatchEvent::Bookmark {
+                    resource_version,
+                    initial_events_end: identity
+                        .metadata
+                        .annotations
+                        .get(INITIAL_EVENTS_END)
+                        .is_some_and(|v| v == "true"),
+                }),
                 unknown => Err(EventError(format!("unknown event type `{unknown}`"))),
             }
         }
@@ -170,7 +186,9 @@ impl CollectionStore {
                 self.objects.remove(&(namespace, name));
                 self.resource_version = resource_version;
             }
-            WatchEvent::Bookmark { resource_version } => {
+            WatchEvent::Bookmark {
+                resource_version, ..
+            } => {
                 self.resource_version = resource_version;
             }
             WatchEvent::Expired { message } => return Next::Relist(message),
@@ -255,6 +273,14 @@ mod tests {
         let bookmark = r#"{"kind":"Kustomization","apiVersion":"kustomize.toolkit.fluxcd.io/v1","metadata":{"resourceVersion":"20"}}"#;
         assert_eq!(apply(&mut store, "BOOKMARK", bookmark), Next::Watch);
         assert_eq!(store.resource_version(), "20");
+        let end = r#"{"kind":"Kustomization","metadata":{"resourceVersion":"21","annotations":{"k8s.io/initial-events-end":"true"}}}"#;
+        assert_eq!(
+            decode_event(FluxKind::Kustomization, &event("BOOKMARK", end)).unwrap(),
+            WatchEvent::Bookmark {
+                resource_version: "21".into(),
+                initial_events_end: true
+            }
+        );
         assert_eq!(store.len(), 1);
     }
 
