@@ -155,9 +155,6 @@ async fn main() {
         let (peak, _) = rss(pid);
         let _ = child.kill();
         let _ = child.wait();
-        println!(
-            "| kube.read: {mode} | {cpu:.2} | {:.0} |",
-            peak as f64 / 1e6
-        );
+        println!("| `{kube}` | {cpu:.2} | {:.0} |", peak as f64 / 1e6);
     }
 }

@@ -92,6 +92,52 @@ async fn the_kube_reader_and_the_dump_reader_produce_the_same_snapshot() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_from_the_cache_is_one_unchunked_request_per_collection_reading_what_pages_read() {
+    let fake = FakeKube::with_dump(example());
+    for yaml in [
+        "kube: {listFromCache: true}",
+        "namespaces: [team-a, edge]\nlabelSelector: '!sharding.fluxcd.io/key'\nkube: {listFromCache: true}",
+    ] {
+        let config = config(yaml);
+        let outcome = read(&fake, &config).await.unwrap();
+        assert_eq!(outcome.snapshot, dump_snapshot(&config), "config: {yaml}");
+    }
+    fake.clear_requests();
+    let outcome = read(&fake, &config("kube: {listFromCache: true}"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.snapshot.kustomizations.len(), 11);
+    let requests = fake.requests_to(KS_PATH);
+    assert_eq!(
+        queries(&requests),
+        [vec![
+            ("resourceVersion".to_string(), "0".to_string()),
+            (
+                "resourceVersionMatch".to_string(),
+                "NotOlderThan".to_string()
+            ),
+        ]]
+    );
+    assert_eq!(fake.requests().len(), 6, "one request per kind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_from_the_cache_retries_a_server_error_and_skips_a_kind_not_served() {
+    let fake = FakeKube::with_dump(example());
+    fake.fail(KS_PATH, 503, Some(1));
+    fake.uninstall("helmreleases");
+    let outcome = read(&fake, &config("kube: {listFromCache: true}"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.snapshot.kustomizations.len(), 11);
+    assert_eq!(
+        codes(&outcome.requests, "kustomizations"),
+        [Some(503), Some(200)]
+    );
+    assert_eq!(outcome.snapshot.missing_kinds, [FluxKind::HelmRelease]);
+}
+
 #[tokio::test]
 async fn lists_are_paged_with_the_configured_limit_until_no_continue_token_is_returned() {
     let fake = FakeKube::with_dump(example());

@@ -10,6 +10,7 @@
 //! objects were deleted. Missing CRDs are the exception: that kind is recorded in
 //! [`Snapshot::missing_kinds`] and the others are read.
 
+mod cached;
 mod failure;
 mod page;
 
@@ -43,6 +44,8 @@ pub struct KubeReader {
     max_pages: u32,
     request_timeout: Duration,
     retry: RetryPolicy,
+    /// `kube.listFromCache`: one unchunked list per collection from the watch cache.
+    list_from_cache: bool,
 }
 
 impl fmt::Debug for KubeReader {
@@ -51,6 +54,7 @@ impl fmt::Debug for KubeReader {
             .field("namespaces", &self.namespaces)
             .field("label_selector", &self.label_selector)
             .field("page_size", &self.page_size)
+            .field("list_from_cache", &self.list_from_cache)
             .field("max_pages", &self.max_pages)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
@@ -160,6 +164,7 @@ impl KubeReader {
             max_pages: config.kube.max_pages,
             request_timeout: config.kube.request_timeout,
             retry: RetryPolicy::default(),
+            list_from_cache: config.kube.list_from_cache,
         }
     }
 
@@ -276,6 +281,9 @@ impl KubeReader {
         target: &ListTarget,
         requests: &mut Vec<KubeRequest>,
     ) -> Result<Listed, ReadFailure> {
+        if self.list_from_cache {
+            return self.read_list_from_cache(target, requests).await;
+        }
         let mut restarted = false;
         'list: loop {
             let mut part = Snapshot::default();

@@ -136,6 +136,7 @@ pub struct RawPushgateway {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawKube {
     pub read: Option<String>,
+    pub list_from_cache: Option<bool>,
     pub page_size: Option<u32>,
     pub request_timeout: Option<HumanDuration>,
     pub max_pages: Option<u32>,
@@ -271,6 +272,7 @@ pub(super) fn resolved(config: &Config) -> RawConfig {
         }),
         kube: Some(RawKube {
             read: Some(config.kube.read.as_str().to_string()),
+            list_from_cache: Some(config.kube.list_from_cache),
             page_size: Some(config.kube.page_size),
             request_timeout: Some(HumanDuration(config.kube.request_timeout)),
             max_pages: Some(config.kube.max_pages),

@@ -208,6 +208,8 @@ impl KubeRead {
 pub struct KubeSettings {
     /// `kube.read`.
     pub read: KubeRead,
+    /// `kube.listFromCache`: lists are unchunked and served from the watch cache.
+    pub list_from_cache: bool,
     pub page_size: u32,
     pub request_timeout: Duration,
     /// Upper bound on pages per list, so a continue token that never ends cannot loop forever.

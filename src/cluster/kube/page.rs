@@ -40,9 +40,32 @@ pub(super) fn decode_page(
     snapshot: &mut Snapshot,
 ) -> Result<PageMeta, PageError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let meta = PageSeed { kind, snapshot }
-        .deserialize(&mut de)
-        .map_err(PageError)?;
+    let meta = PageSeed {
+        kind,
+        snapshot,
+        owned: false,
+    }
+    .deserialize(&mut de)
+    .map_err(PageError)?;
+    de.end().map_err(PageError)?;
+    Ok(meta)
+}
+
+/// Decodes a list read from `reader` as it arrives, so that only one item's text is held at a
+/// time however long the list (an unchunked list of a large cluster is tens of MB).
+pub(super) fn decode_page_from_reader(
+    reader: impl std::io::Read,
+    kind: FluxKind,
+    snapshot: &mut Snapshot,
+) -> Result<PageMeta, PageError> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let meta = PageSeed {
+        kind,
+        snapshot,
+        owned: true,
+    }
+    .deserialize(&mut de)
+    .map_err(PageError)?;
     de.end().map_err(PageError)?;
     Ok(meta)
 }
@@ -50,6 +73,8 @@ pub(super) fn decode_page(
 struct PageSeed<'a> {
     kind: FluxKind,
     snapshot: &'a mut Snapshot,
+    /// Items are copied out of the input (a reader cannot lend them).
+    owned: bool,
 }
 
 #[derive(Deserialize)]
@@ -87,7 +112,11 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageMeta, A::Error> {
-        let PageSeed { kind, snapshot } = self;
+        let PageSeed {
+            kind,
+            snapshot,
+            owned,
+        } = self;
         let mut meta = PageMeta::default();
         let mut saw_items = false;
         while let Some(field) = map.next_key::<PageField>()? {
@@ -103,6 +132,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
                     map.next_value_seed(ItemsSeed {
                         kind,
                         snapshot: &mut *snapshot,
+                        owned,
                     })?;
                     saw_items = true;
                 }
@@ -121,6 +151,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
 struct ItemsSeed<'a> {
     kind: FluxKind,
     snapshot: &'a mut Snapshot,
+    owned: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
@@ -146,8 +177,14 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         // Each item is first delimited as raw text so that one malformed object is recorded as
         // undecodable instead of aborting the whole page.
-        while let Some(item) = seq.next_element::<&'de RawValue>()? {
-            self.snapshot.insert_json(self.kind, item.get());
+        if self.owned {
+            while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+                self.snapshot.insert_json(self.kind, item.get());
+            }
+        } else {
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                self.snapshot.insert_json(self.kind, item.get());
+            }
         }
         Ok(())
     }
@@ -179,6 +216,24 @@ mod tests {
             snapshot.undecodable[0].to_string(),
             "Kustomization y/b: spec.sourceRef: missing field `kind`"
         );
+    }
+
+    #[test]
+    fn a_list_read_from_a_reader_decodes_as_the_same_bytes_do() {
+        let body = br#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","items":[
+            {"metadata":{"name":"a","namespace":"x"},"spec":{"sourceRef":{"kind":"GitRepository","name":"r"}}},
+            {"metadata":{"name":"b","namespace":"y"},"spec":{"sourceRef":{"name":"no-kind"}}}
+        ],"kind":"KustomizationList","metadata":{"resourceVersion":"9"}}"#;
+        let mut from_bytes = Snapshot::default();
+        let mut from_reader = Snapshot::default();
+        decode_page(body, FluxKind::Kustomization, &mut from_bytes).unwrap();
+        // One byte at a time: items span reads.
+        let reader = std::io::Read::take(&body[..], u64::MAX);
+        let trickle = std::io::BufReader::with_capacity(1, reader);
+        let meta =
+            decode_page_from_reader(trickle, FluxKind::Kustomization, &mut from_reader).unwrap();
+        assert_eq!(from_reader, from_bytes);
+        assert_eq!(meta.resource_version.as_deref(), Some("9"));
     }
 
     #[test]

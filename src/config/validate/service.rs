@@ -140,6 +140,7 @@ pub(super) fn kube(section: &Section<'_>, raw: RawKube) -> Result<KubeSettings, 
     };
     Ok(KubeSettings {
         read,
+        list_from_cache: raw.list_from_cache.unwrap_or(false),
         page_size,
         request_timeout: or_default(raw.request_timeout, defaults::KUBE_REQUEST_TIMEOUT),
         max_pages,
