@@ -68,9 +68,14 @@ async fn main() {
         "| read | objects serialised | MB serialised | watch events | bookmarks | client wall ms |"
     );
     println!("|---|---|---|---|---|---|");
-    for page_size in [500, 5_000, 10_000] {
+    for (what, kube) in [
+        ("list, pageSize 500 (every tick)", "pageSize: 500"),
+        ("list, pageSize 5000 (every tick)", "pageSize: 5000"),
+        ("list, pageSize 10000 (every tick)", "pageSize: 10000"),
+        ("list, listFromCache (every tick)", "listFromCache: true"),
+    ] {
         let config = Config::from_yaml(
-            &format!("kube: {{pageSize: {page_size}, requestTimeout: 60s}}\n"),
+            &format!("kube: {{{kube}, requestTimeout: 60s}}\n"),
             "bench.yaml",
         )
         .unwrap();
@@ -79,11 +84,7 @@ async fn main() {
         let started = Instant::now();
         let read = reader.read().await.unwrap();
         assert_eq!(read.snapshot.object_count(), count);
-        row(
-            &format!("list, pageSize {page_size} (every tick)"),
-            fake.served(),
-            started.elapsed(),
-        );
+        row(what, fake.served(), started.elapsed());
     }
 
     let config =
@@ -130,12 +131,19 @@ async fn main() {
     println!("\n| run, 2 s schedule, 5 ticks | process CPU s | peak RSS MB |");
     println!("|---|---|---|");
     let exporter = env!("CARGO_BIN_EXE_flux-status-exporter");
-    for mode in ["list", "watch"] {
-        let config = home.path().join(format!("{mode}.yaml"));
+    for (index, kube) in [
+        "read: list",
+        "read: list, listFromCache: true",
+        "read: watch",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let config = home.path().join(format!("mode-{index}.yaml"));
         std::fs::write(
             &config,
             format!(
-                "cluster: bench\nschedule: 2s\nkube: {{read: {mode}, requestTimeout: 60s}}\nledger: {{backend: memory}}\nhttp: {{listen: \"127.0.0.1:0\"}}\n"
+                "cluster: bench\nschedule: 2s\nkube: {{{kube}, requestTimeout: 60s}}\nledger: {{backend: memory}}\nhttp: {{listen: \"127.0.0.1:0\"}}\n"
             ),
         )
         .unwrap();
