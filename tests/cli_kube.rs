@@ -265,3 +265,26 @@ fn plan_against_a_cluster_reads_the_configmap_ledger_there_and_writes_nothing() 
     assert_eq!(plan(&["--no-ledger"]), fresh);
     assert_eq!(writes(&fake), written, "plan writes nothing");
 }
+
+#[test]
+fn once_from_a_snapshot_with_a_configmap_ledger_and_no_cluster_names_the_ledger_and_the_ways_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "cluster: demo\nledger: {backend: configmap}\n").unwrap();
+    let snapshot = example().to_str().unwrap();
+    let out = exporter(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "once",
+            "--snapshot",
+            snapshot,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().last().unwrap(),
+        "error: `ledger.backend: configmap` keeps the ledger in the cluster, so it needs a cluster even with --snapshot: no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account; set `ledger.backend: file` (with `ledger.path`) or `memory`, add --dry-run (the ledger is then kept in memory), or make a cluster reachable (--kubeconfig or KUBECONFIG)"
+    );
+}

@@ -49,6 +49,13 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// `--snapshot` was given, but something else in the configuration needs the cluster.
+    #[error("{needs}, so it needs a cluster even with --snapshot: {error}; {ways_out}")]
+    SnapshotNeedsCluster {
+        needs: String,
+        ways_out: String,
+        error: Box<ConnectError>,
+    },
     #[error(transparent)]
     Forge(#[from] ForgeSetupError),
     #[error(transparent)]
@@ -68,7 +75,10 @@ impl RunError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            RunError::Config(_) | RunError::Connect(_) | RunError::Forge(_)
+            RunError::Config(_)
+                | RunError::Connect(_)
+                | RunError::SnapshotNeedsCluster { .. }
+                | RunError::Forge(_)
         )
     }
 }

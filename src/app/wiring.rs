@@ -55,7 +55,18 @@ pub async fn build_parts(
             context: options.context.clone(),
             request_timeout: config.kube.request_timeout,
         };
-        Some(connect(&connect_options).await?)
+        match connect(&connect_options).await {
+            Ok(connection) => Some(connection),
+            Err(error) if options.snapshot.is_some() => {
+                return Err(snapshot_needs_cluster(
+                    config,
+                    configmap_ledger && !snapshot_dry_run,
+                    leader_election,
+                    error,
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        }
     } else {
         None
     };
@@ -108,6 +119,46 @@ pub async fn build_parts(
         publishers: Arc::new(publishers),
         connection,
     })
+}
+
+/// Why a run from a snapshot still needed the cluster it could not reach, and the ways out.
+fn snapshot_needs_cluster(
+    config: &Config,
+    configmap_ledger: bool,
+    leader_election: bool,
+    error: ConnectError,
+) -> RunError {
+    let mut needs = Vec::new();
+    let mut ways_out = Vec::new();
+    if configmap_ledger {
+        needs.push("`ledger.backend: configmap` keeps the ledger in the cluster".to_string());
+        ways_out.push("set `ledger.backend: file` (with `ledger.path`) or `memory`");
+        ways_out.push("add --dry-run (the ledger is then kept in memory)");
+    }
+    if let Some(forge) = config
+        .forges
+        .iter()
+        .find(|f| f.credentials.uses_kubernetes_secret())
+    {
+        needs.push(format!(
+            "forge {} reads its credential from a Kubernetes Secret",
+            forge.name
+        ));
+        ways_out.push("give the credential as `env:` or `file:`");
+    }
+    if leader_election {
+        needs.push("leader election holds a Lease in the cluster".to_string());
+        ways_out.push("set `leaderElection.enabled: false`");
+    }
+    if needs.is_empty() {
+        return RunError::Connect(error);
+    }
+    ways_out.push("or make a cluster reachable (--kubeconfig or KUBECONFIG)");
+    RunError::SnapshotNeedsCluster {
+        needs: needs.join(" and "),
+        ways_out: ways_out.join(", "),
+        error: Box::new(error),
+    }
 }
 
 /// The metrics registry for the configured cluster.
