@@ -33,6 +33,8 @@ pub struct Publishers {
     pub(super) read_back: bool,
     pub(super) shutdown: Shutdown,
     rng: Mutex<fastrand::Rng>,
+    /// Hosts already logged as having no forge: each is logged at INFO once, then at debug.
+    unmatched_hosts: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Publishers {
@@ -163,6 +165,7 @@ impl Publishers {
             read_back: false,
             shutdown: Shutdown::new(),
             rng: Mutex::new(rng),
+            unmatched_hosts: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -240,7 +243,11 @@ impl Publishers {
                 }
                 Err((forge, result)) => {
                     let outcome = skipped(update, forge, result);
-                    log_outcome(update, &outcome);
+                    if matches!(update.delivery, Delivery::Unmatched) {
+                        self.log_unmatched(update);
+                    } else {
+                        log_outcome(update, &outcome);
+                    }
                     done(i, &outcome);
                     outcomes[i] = Some(outcome);
                 }
@@ -263,6 +270,29 @@ impl Publishers {
             outcomes[i] = Some(outcome);
         }
         outcomes.into_iter().flatten().collect()
+    }
+
+    /// Logs a status for a host no forge is configured for: at INFO the first time the host
+    /// is seen (a repository on a forge the exporter does not post to is normal, not news every
+    /// tick), at debug after that; each such status counts as skipped.
+    fn log_unmatched(&self, update: &StatusUpdate) {
+        let key = &update.key;
+        let first = self
+            .unmatched_hosts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.host.clone());
+        if first {
+            tracing::info!(
+                host = %key.host, repository = %key.repository,
+                "no forge configured for this host; its statuses are not sent (logged once per host, then at debug; counted as skipped)"
+            );
+        } else {
+            tracing::debug!(
+                host = %key.host, repository = %key.repository, sha = %key.sha.short(),
+                context = %key.context, "no forge configured for this host; status not sent"
+            );
+        }
     }
 
     /// The lane for an update, or why it is not sent. The forge named by the plan is checked

@@ -504,3 +504,32 @@ async fn a_refused_credential_is_tried_twice_per_forge_then_held_with_backoff_an
         [("github".to_string(), None)]
     );
 }
+
+#[tokio::test]
+async fn a_host_without_a_forge_is_logged_once_however_many_statuses_and_ticks_name_it() {
+    let s = setup(GitHubFake::new(TOKEN), fast(), common::policy()).await;
+    let unmatched = |sha_context: &str| {
+        let mut update = update("acme/app", sha_context, CommitState::Success);
+        update.key.host = "git.example.org".into();
+        update.delivery = flux_status_exporter::model::Delivery::Unmatched;
+        update
+    };
+    for _tick in 0..3 {
+        let outcomes = s
+            .publishers
+            .publish(&[unmatched("flux/a"), unmatched("flux/b")])
+            .await;
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.result == DeliveryResult::SkippedUnmatched)
+        );
+    }
+    let text = s.logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("no forge configured for this host") && l.contains("INFO"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("host=git.example.org"), "{lines:?}");
+}
