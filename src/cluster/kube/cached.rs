@@ -167,7 +167,10 @@ impl KubeReader {
 }
 
 /// Decodes a list body as it arrives: a task forwards its chunks (at most
-/// [`CHUNKS_IN_FLIGHT`] waiting) to a decoder on a blocking thread.
+/// [`CHUNKS_IN_FLIGHT`] waiting) to a decoder that blocks. On a multi-threaded runtime the
+/// decoder runs on this worker thread (its other tasks move away meanwhile), so the objects are
+/// allocated where a paged list would allocate them, not in a blocking thread's own allocator
+/// arena that would keep the memory after the objects are freed elsewhere.
 async fn decode_streamed(
     body: kube::client::Body,
     kind: FluxKind,
@@ -194,7 +197,8 @@ async fn decode_streamed(
         }
         None
     };
-    let decode = tokio::task::spawn_blocking(move || {
+    let forwarding = tokio::spawn(forward);
+    let decode = move || {
         let reader = ChunkReader {
             chunks,
             current: Bytes::new(),
@@ -203,16 +207,21 @@ async fn decode_streamed(
         decode_page_from_reader(std::io::BufReader::new(reader), kind, &mut snapshot)
             .map(|meta| (snapshot, meta))
             .map_err(|e| e.to_string())
-    });
-    let (body_failure, decoded) = tokio::join!(forward, decode);
+    };
+    let multi_threaded = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let decoded = if multi_threaded {
+        Ok(tokio::task::block_in_place(decode))
+    } else {
+        tokio::task::spawn_blocking(decode).await
+    };
+    let body_failure = forwarding.await.unwrap_or_else(|e| Some(e.to_string()));
     if let Some(problem) = body_failure {
         return Err(StreamFailure::Body(problem));
     }
     match decoded {
         Ok(Ok(decoded)) => Ok(decoded),
         Ok(Err(problem)) => Err(StreamFailure::Invalid(problem)),
-        Err(join) => Err(StreamFailure::Invalid(format!(
-            "the decoder stopped: {join}"
-        ))),
+        Err(join) => Err(StreamFailure::Invalid(format!("the decoder stopped: {join}"))),
     }
 }
