@@ -180,6 +180,10 @@ fn check_config_prints_the_resolved_config_with_credentials_only_as_references()
     let text = stdout(&out);
     assert!(text.contains("env: GITHUB_TOKEN"), "{text}");
     assert!(text.contains("cluster: demo"), "{text}");
+    assert!(
+        !text.contains("null"),
+        "only what is set or defaulted is printed: {text}"
+    );
     assert!(!text.contains("ghp_supersecretvalue"));
     assert!(!stderr(&out).contains("ghp_supersecretvalue"));
 }

@@ -10,19 +10,33 @@ use super::{Config, Credentials, HumanDuration, LedgerBackend, SecretRef};
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label_selector: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kinds: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_jitter: Option<HumanDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub statuses: Option<RawStatuses>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forges: Option<Vec<RawForge>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<RawLedger>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<RawHttp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pushgateway: Option<RawPushgateway>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kube: Option<RawKube>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub leader_election: Option<RawLeaderElection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_period: Option<HumanDuration>,
 }
 
@@ -30,9 +44,13 @@ pub struct RawConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawStatuses {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_back: Option<bool>,
 }
 
@@ -40,14 +58,22 @@ pub struct RawStatuses {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawForge {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<RawCredentials>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repositories: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RawRateLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<HumanDuration>,
 }
 
@@ -55,8 +81,11 @@ pub struct RawForge {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCredentials {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<RawSecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub basic: Option<RawBasic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_app: Option<RawGitHubApp>,
 }
 
@@ -64,7 +93,9 @@ pub struct RawCredentials {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawBasic {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<RawSecretRef>,
 }
 
@@ -72,8 +103,11 @@ pub struct RawBasic {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawGitHubApp {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub installation_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<RawSecretRef>,
 }
 
@@ -81,8 +115,11 @@ pub struct RawGitHubApp {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawSecretRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<RawKubernetesSecret>,
 }
 
@@ -92,6 +129,7 @@ pub struct RawSecretRef {
 pub struct RawKubernetesSecret {
     pub name: String,
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
@@ -99,8 +137,11 @@ pub struct RawKubernetesSecret {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawRateLimit {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub per_hour: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
 }
 
@@ -108,10 +149,15 @@ pub struct RawRateLimit {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLedger {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub config_map_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prune_after: Option<HumanDuration>,
 }
 
@@ -119,7 +165,9 @@ pub struct RawLedger {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawHttp {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ready_max_age_periods: Option<u32>,
 }
 
@@ -127,7 +175,9 @@ pub struct RawHttp {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPushgateway {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
 }
 
@@ -135,10 +185,15 @@ pub struct RawPushgateway {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawKube {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub list_from_cache: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<HumanDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_pages: Option<u32>,
 }
 
@@ -146,9 +201,13 @@ pub struct RawKube {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLeaderElection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_duration: Option<HumanDuration>,
 }
 

@@ -222,6 +222,8 @@ async fn decode_streamed(
     match decoded {
         Ok(Ok(decoded)) => Ok(decoded),
         Ok(Err(problem)) => Err(StreamFailure::Invalid(problem)),
-        Err(join) => Err(StreamFailure::Invalid(format!("the decoder stopped: {join}"))),
+        Err(join) => Err(StreamFailure::Invalid(format!(
+            "the decoder stopped: {join}"
+        ))),
     }
 }
