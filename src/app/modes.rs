@@ -131,7 +131,7 @@ pub async fn once(options: &RunOptions) -> Result<OnceOutcome, RunError> {
         } else if let Err(e) = crate::pushgateway::push(
             pushgateway,
             &config.cluster,
-            metrics.render(Timestamp::now()),
+            metrics.render_for_push(Timestamp::now()),
         )
         .await
         {

@@ -313,6 +313,16 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format at time `now`.
     pub fn render(&self, now: Timestamp) -> String {
+        self.render_families(now, |_| true)
+    }
+
+    /// What `once` pushes: every metric but the `process_*` ones, which describe a process
+    /// that has exited by the time they are read from the Pushgateway.
+    pub fn render_for_push(&self, now: Timestamp) -> String {
+        self.render_families(now, |name| !name.starts_with("process_"))
+    }
+
+    fn render_families(&self, now: Timestamp, keep: impl Fn(&str) -> bool) -> String {
         let view = match self.objects.read() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -322,7 +332,13 @@ impl Metrics {
         let mut out = String::with_capacity(
             REGISTRY_TEXT_ESTIMATE + view.assessment.resources.len() * OBJECT_TEXT_ESTIMATE,
         );
-        let _ = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out);
+        let families: Vec<_> = self
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|family| keep(family.name()))
+            .collect();
+        let _ = TextEncoder::new().encode_utf8(&families, &mut out);
         render_objects(&mut out, &self.cluster, &view, now);
         out
     }
