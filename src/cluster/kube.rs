@@ -27,8 +27,8 @@ use super::Snapshot;
 use crate::backoff::{Backoff, Grain, equal_jitter};
 use crate::config::Config;
 use crate::flux::FluxKind;
-use failure::status_failure;
-pub(crate) use failure::status_message;
+pub(crate) use cached::refusal;
+use failure::{status_failure, status_message};
 use page::decode_page;
 
 /// Lists read at the same time; each holds at most one page in memory.
@@ -249,30 +249,22 @@ impl KubeReader {
         resource_version: &str,
         timeout_seconds: u64,
     ) -> String {
-        let mut uri = format!(
+        let uri = format!(
             "{}?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_seconds}",
             target.path(),
             percent_encode(resource_version)
         );
-        if !self.label_selector.is_empty() {
-            uri.push_str("&labelSelector=");
-            uri.push_str(&percent_encode(&self.label_selector));
-        }
-        uri
+        self.with_selector(uri)
     }
 
     /// The URI of a streaming list of `target`: a watch sending the current state first,
     /// ended by a bookmark, then the changes (Kubernetes' WatchList).
     pub(crate) fn streaming_list_uri(&self, target: &ListTarget, timeout_seconds: u64) -> String {
-        let mut uri = format!(
+        let uri = format!(
             "{}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds={timeout_seconds}",
             target.path()
         );
-        if !self.label_selector.is_empty() {
-            uri.push_str("&labelSelector=");
-            uri.push_str(&percent_encode(&self.label_selector));
-        }
-        uri
+        self.with_selector(uri)
     }
 
     /// Reads one list to its end, restarting it once when its continue token expires.
@@ -448,12 +440,17 @@ impl KubeReader {
         Ok((status, body, retry_after))
     }
 
-    fn page_uri(&self, target: &ListTarget, continue_token: Option<&str>) -> String {
-        let mut uri = format!("{}?limit={}", target.path(), self.page_size);
+    /// `uri` (which has a query) with the configured label selector, if any.
+    fn with_selector(&self, mut uri: String) -> String {
         if !self.label_selector.is_empty() {
             uri.push_str("&labelSelector=");
             uri.push_str(&percent_encode(&self.label_selector));
         }
+        uri
+    }
+
+    fn page_uri(&self, target: &ListTarget, continue_token: Option<&str>) -> String {
+        let mut uri = self.with_selector(format!("{}?limit={}", target.path(), self.page_size));
         if let Some(token) = continue_token {
             uri.push_str("&continue=");
             uri.push_str(&percent_encode(token));

@@ -21,8 +21,7 @@ use http_body_util::BodyExt;
 
 use super::Snapshot;
 use super::kube::{
-    KubeReader, KubeRequest, ListTarget, Listed, ReadError, ReadFailure, ReadOutcome,
-    status_message,
+    KubeReader, KubeRequest, ListTarget, Listed, ReadError, ReadFailure, ReadOutcome, refusal,
 };
 use crate::backoff::{Backoff, Grain};
 use store::{CollectionStore, Next, decode_event};
@@ -369,15 +368,8 @@ impl Follower {
                 ));
             }
         };
-        let status = response.status().as_u16();
-        if status != 200 {
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let message = status_message(&body);
+        if response.status().as_u16() != 200 {
+            let (status, message) = refusal(response).await;
             return match status {
                 403 | 401 => self.refused(target, status, message),
                 _ if start == Start::Stream => {

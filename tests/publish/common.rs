@@ -262,7 +262,17 @@ pub async fn waits_as_long_as_the_rate_limit_says<L: ForgeLogic>(case: Case<L>) 
 /// A permanent refusal is reported as such after exactly one request.
 pub async fn does_not_retry_a_permanent_error<L: ForgeLogic>(case: Case<L>) {
     let run = case.start().await;
-    run.fake.inject(Fault::Respond(case.permanent.clone()));
+    assert_refused_for_good_at_once(&case, &run, case.permanent.clone()).await;
+    run.logs.assert_never_contains(case.token);
+}
+
+/// Answers the next post with `refusal`: the case's permanent error, after one request.
+async fn assert_refused_for_good_at_once<L: ForgeLogic>(
+    case: &Case<L>,
+    run: &Running<L>,
+    refusal: Reply,
+) {
+    run.fake.inject(Fault::Respond(refusal));
     let outcome = publish_one(&run.publishers, case.update(CommitState::Failure)).await;
     assert_eq!(
         outcome.result,
@@ -272,7 +282,6 @@ pub async fn does_not_retry_a_permanent_error<L: ForgeLogic>(case: Case<L>) {
     );
     assert_eq!(outcome.attempts, 1);
     assert_eq!(run.fake.requests().len(), 1);
-    run.logs.assert_never_contains(case.token);
 }
 
 /// The same refusal with 100 KB more in its error document: still one request and the same
@@ -284,16 +293,7 @@ pub async fn refuses_for_good_when_the_error_document_is_100_kb<L: ForgeLogic>(c
         panic!("the case's refusal is not a JSON object: {refusal:?}");
     };
     fields.insert("padding".into(), "x".repeat(100_000).into());
-    run.fake.inject(Fault::Respond(refusal));
-    let outcome = publish_one(&run.publishers, case.update(CommitState::Failure)).await;
-    assert_eq!(
-        outcome.result,
-        DeliveryResult::PermanentError {
-            error: case.permanent_error.into()
-        }
-    );
-    assert_eq!(outcome.attempts, 1);
-    assert_eq!(run.fake.requests().len(), 1);
+    assert_refused_for_good_at_once(&case, &run, refusal).await;
 }
 
 /// Updates for another host, an unconfigured forge, or a repository outside the allowlist are

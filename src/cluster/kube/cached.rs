@@ -15,8 +15,20 @@ use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
 
 use super::failure::{ListTarget, ReadFailure, status_failure, status_message};
+
+/// The status and `Status` message of a refusal, its body read whole (it is small).
+pub(crate) async fn refusal(response: http::Response<kube::client::Body>) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (status, status_message(&body))
+}
 use super::page::{PageMeta, decode_page_from_reader};
-use super::{KubeReader, KubeRequest, Listed, percent_encode};
+use super::{KubeReader, KubeRequest, Listed};
 use crate::cluster::Snapshot;
 use crate::flux::FluxKind;
 
@@ -57,15 +69,10 @@ impl Read for ChunkReader {
 impl KubeReader {
     /// The URI of an unchunked list of `target` from the watch cache.
     fn cache_list_uri(&self, target: &ListTarget) -> String {
-        let mut uri = format!(
+        self.with_selector(format!(
             "{}?resourceVersion=0&resourceVersionMatch=NotOlderThan",
             target.path()
-        );
-        if !self.label_selector.is_empty() {
-            uri.push_str("&labelSelector=");
-            uri.push_str(&percent_encode(&self.label_selector));
-        }
-        uri
+        ))
     }
 
     /// Reads `target` in one list from the watch cache, retrying as a paged list's pages are.
@@ -121,14 +128,7 @@ impl KubeReader {
                     }
                 }
                 Ok(Ok(response)) => {
-                    let status = response.status().as_u16();
-                    let body = response
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let message = status_message(&body);
+                    let (status, message) = refusal(response).await;
                     match status {
                         404 => return Ok(Listed::NotServed),
                         429 => ReadFailure::TooManyRequests {

@@ -39,16 +39,12 @@ pub(super) fn decode_page(
     kind: FluxKind,
     snapshot: &mut Snapshot,
 ) -> Result<PageMeta, PageError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let meta = PageSeed {
+    decode_with(
+        serde_json::Deserializer::from_slice(body),
         kind,
         snapshot,
-        owned: false,
-    }
-    .deserialize(&mut de)
-    .map_err(PageError)?;
-    de.end().map_err(PageError)?;
-    Ok(meta)
+        false,
+    )
 }
 
 /// Decodes a list read from `reader` as it arrives, so that only one item's text is held at a
@@ -58,11 +54,25 @@ pub(super) fn decode_page_from_reader(
     kind: FluxKind,
     snapshot: &mut Snapshot,
 ) -> Result<PageMeta, PageError> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
+    decode_with(
+        serde_json::Deserializer::from_reader(reader),
+        kind,
+        snapshot,
+        true,
+    )
+}
+
+/// Decodes the whole input of `de` as one list; `owned` copies each item out of the input.
+fn decode_with<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    kind: FluxKind,
+    snapshot: &mut Snapshot,
+    owned: bool,
+) -> Result<PageMeta, PageError> {
     let meta = PageSeed {
         kind,
         snapshot,
-        owned: true,
+        owned,
     }
     .deserialize(&mut de)
     .map_err(PageError)?;
