@@ -234,7 +234,7 @@ async fn a_second_signal_while_draining_exits_at_once_with_130() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_in_the_middle_of_a_tick_a_restart_delivers_every_change_and_repeats_only_unsaved_ones()
  {
-    let s = Setup::start().await;
+    let s = Setup::start_in_memory().await;
     let config = s.config("");
     // Eight Kustomizations of acme/fleet at A: eight statuses, delivered one at a time.
     let names = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"];
