@@ -20,15 +20,7 @@ pub enum PushError {
 
 /// Percent-encodes a grouping label value for a URL path segment.
 fn path_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::forge::text::encode_segment(value)
 }
 
 /// The URL of the group for `cluster`.

@@ -17,14 +17,8 @@ pub struct CommitSha([u8; 20]);
 impl CommitSha {
     /// Parses exactly 40 hex digits (either case).
     pub fn from_hex(hex: &str) -> Option<CommitSha> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 40 {
-            return None;
-        }
         let mut out = [0u8; 20];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
+        hex::decode_to_slice(hex, &mut out).ok()?;
         Some(CommitSha(out))
     }
 
@@ -41,21 +35,9 @@ impl CommitSha {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 impl fmt::Display for CommitSha {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 

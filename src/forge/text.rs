@@ -25,17 +25,7 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 /// Lower-case SHA-1 hex of `text` (40 characters), as Flux keys Bitbucket statuses.
 pub fn sha1_hex(text: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
-    hex(digest.as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(digest.as_ref())
 }
 
 /// A status context (name) that fits `max` characters while staying unique: contexts that fit

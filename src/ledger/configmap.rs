@@ -107,11 +107,7 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    digest::digest(&digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(digest::digest(&digest::SHA256, bytes).as_ref())
 }
 
 impl ConfigMapStore {
