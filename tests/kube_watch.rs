@@ -253,16 +253,27 @@ async fn an_expired_resource_version_reads_the_state_again_and_ends_equal_to_a_l
     let watch = s.watch();
     s.converge(&watch).await;
     let lists = s.list_requests();
-    // Changes while no watch is open, then the history is compacted: resuming gets 410.
+    // Changes while no watch is open (the watch is broken and its renewals refused until the
+    // read says so), then the history is compacted: resuming gets 410.
     s.fake.inject(Fault {
         path: KS_PATH.into(),
         action: FaultAction::Status(503),
-        times: Some(1),
+        times: None,
     });
     s.fake.break_watches();
+    let mut broken = false;
+    for _ in 0..200 {
+        if watch.read().await.is_err() {
+            broken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(broken, "the watch never broke");
     s.fake.put(kustomization("apps", "b", true)).unwrap();
     assert!(s.fake.delete("kustomizations", "apps", "a"));
     s.fake.compact();
+    s.fake.clear_faults();
     let read = s.converge(&watch).await;
     assert_eq!(read.kustomizations.len(), 1);
     let streams = s
