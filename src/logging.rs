@@ -2,7 +2,11 @@
 //! characters escaped before it reaches stderr, so that no credential is logged and no input
 //! (a condition message, a file name, a forge's answer) can forge or split a log line.
 
+mod flux_json;
+
 use std::io::{self, Write};
+
+pub use flux_json::FluxJson;
 
 use tracing_subscriber::fmt::MakeWriter;
 

@@ -62,7 +62,9 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
         .with_ansi(ansi);
     match cli.log_format {
         LogFormat::Text => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder
+            .event_format(flux_status_exporter::logging::FluxJson)
+            .init(),
     }
     Ok(())
 }

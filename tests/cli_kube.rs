@@ -186,11 +186,11 @@ fn plan_warns_once_about_a_missing_crd_and_plans_from_the_other_kinds() {
     let warnings: Vec<serde_json::Value> = stderr(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|l: &serde_json::Value| l["level"] == "WARN")
+        .filter(|l: &serde_json::Value| l["level"] == "warn")
         .collect();
     assert_eq!(warnings.len(), 1, "{}", stderr(&out));
     assert_eq!(
-        warnings[0]["fields"]["message"],
+        warnings[0]["msg"],
         "skipping Bucket: the API server does not serve buckets.source.toolkit.fluxcd.io (source.toolkit.fluxcd.io/v1); is the Flux CRD installed?"
     );
     assert!(!stdout(&out).is_empty());
