@@ -150,6 +150,17 @@ pub struct PublishArgs {
     pub output: OutputFormat,
 }
 
+/// `plan` output formats: those of `publish`, and `wide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// The updates to post, a row each.
+    Table,
+    /// The updates to post, as JSON.
+    Json,
+    /// One row per Flux object, as `flux get` shows them, with what was last posted.
+    Wide,
+}
+
 /// `plan` arguments.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -161,11 +172,11 @@ pub struct PlanArgs {
     pub no_ledger: bool,
 
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long, value_enum, default_value_t = PlanFormat::Table)]
+    pub output: PlanFormat,
 }
 
-/// `plan` output formats.
+/// `publish` output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
@@ -317,11 +328,14 @@ pub async fn execute(cli: &Cli) -> Result<String, CommandError> {
             };
             // As a tick does: what the ledger knows of the objects is brought up to date first.
             ledger.observe(&assessment, jiff::Timestamp::now());
+            if args.output == PlanFormat::Wide {
+                return Ok(report::objects_wide(&assessment, &ledger, &config));
+            }
             let planned = plan(&assessment, &ledger, &config);
             drop(assessment);
             Ok(match args.output {
-                OutputFormat::Table => report::plan_table(&planned),
-                OutputFormat::Json => report::plan_json(&planned),
+                PlanFormat::Table | PlanFormat::Wide => report::plan_table(&planned),
+                PlanFormat::Json => report::plan_json(&planned),
             })
         }
         Command::Publish(args) => publish(args, &config).await,

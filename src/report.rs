@@ -7,9 +7,11 @@
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::forge::DeliveryOutcome;
+use crate::ledger::Ledger;
 use crate::model::CommitState;
-use crate::model::{Delivery, Plan, StatusUpdate};
+use crate::model::{Assessment, Delivery, Plan, Readiness, StatusKey, StatusUpdate};
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -149,6 +151,65 @@ pub fn plan_table(plan: &Plan) -> String {
 }
 
 /// Rows under a header, columns padded to their widest cell; nothing when there are no rows.
+/// Longest message in `-o wide`.
+const WIDE_MESSAGE_CHARS: usize = 60;
+/// Longest revision in `-o wide`: a branch and a full commit id fit, an OCI digest is cut.
+const WIDE_REVISION_CHARS: usize = 56;
+
+/// `plan -o wide`: one row per Flux object, as `flux get kustomizations` shows them, with what
+/// the ledger says was last posted for the newest commit it speaks for (`-` when nothing
+/// was, or when it names no commit).
+pub fn objects_wide(assessment: &Assessment, ledger: &Ledger, config: &Config) -> String {
+    let header = [
+        "KIND",
+        "NAMESPACE",
+        "NAME",
+        "REVISION",
+        "READY",
+        "STATUS-POSTED",
+        "MESSAGE",
+    ];
+    let rows: Vec<[String; 7]> = assessment
+        .resources
+        .iter()
+        .map(|r| {
+            let context = crate::plan::context_for(&r.resource, config);
+            let posted = r.observations.first().and_then(|o| {
+                let key = StatusKey {
+                    host: o.target.location.host.clone(),
+                    repository: o.target.location.repository.clone(),
+                    sha: o.target.sha,
+                    context,
+                };
+                ledger
+                    .get(&key)
+                    .map(|p| format!("{} at {}", p.state.as_str(), o.target.sha.short()))
+            });
+            let ready = match r.ready {
+                Readiness::True => "True",
+                Readiness::False => "False",
+                Readiness::Unknown => "Unknown",
+            };
+            [
+                r.resource.kind.as_str().to_string(),
+                r.resource.namespace.clone(),
+                r.resource.name.clone(),
+                ellipsize(
+                    r.applied_revision
+                        .as_deref()
+                        .or(r.attempted_revision.as_deref())
+                        .unwrap_or("-"),
+                    WIDE_REVISION_CHARS,
+                ),
+                ready.to_string(),
+                posted.unwrap_or_else(|| "-".into()),
+                ellipsize(&r.message, WIDE_MESSAGE_CHARS),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows)
+}
+
 fn aligned<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {

@@ -572,3 +572,59 @@ async fn once_exits_3_and_records_nothing_when_the_forge_refuses_the_token_then_
         "both statuses, none recorded as posted before"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_o_wide_lists_each_flux_object_with_its_revision_readiness_and_what_was_posted() {
+    let s = Setup::start().await;
+    let config = s.config("");
+    let snapshot = s.snapshot(&cluster());
+    let (code, _, stderr) = run_to_end(&once(&config, &snapshot)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) = run_to_end(&[
+        "--config",
+        &config,
+        "plan",
+        "--snapshot",
+        &snapshot,
+        "-o",
+        "wide",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().take(6).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "KIND",
+            "NAMESPACE",
+            "NAME",
+            "REVISION",
+            "READY",
+            "STATUS-POSTED"
+        ]
+    );
+    let apps = rows
+        .iter()
+        .find(|r| r[2] == "apps")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(
+        apps[..5],
+        [
+            "Kustomization",
+            NAMESPACE,
+            "apps",
+            &format!("main@sha1:{A}"),
+            "True"
+        ]
+    );
+    assert_eq!(apps.get(5).copied(), Some("success"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("apps ") && l.contains(&format!("success at {}", &A[..7]))),
+        "{stdout}"
+    );
+}
