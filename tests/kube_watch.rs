@@ -107,6 +107,17 @@ impl Setup {
     }
 }
 
+/// The error of the first read that fails, within 4 s.
+async fn read_error(watch: &ClusterWatch) -> String {
+    for _ in 0..200 {
+        if let Err(e) = watch.read().await {
+            return e.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("every read succeeded: the watch never broke");
+}
+
 fn kustomization(namespace: &str, name: &str, suspend: bool) -> Value {
     json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
@@ -261,15 +272,7 @@ async fn an_expired_resource_version_reads_the_state_again_and_ends_equal_to_a_l
         times: None,
     });
     s.fake.break_watches();
-    let mut broken = false;
-    for _ in 0..200 {
-        if watch.read().await.is_err() {
-            broken = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(broken, "the watch never broke");
+    read_error(&watch).await;
     s.fake.put(kustomization("apps", "b", true)).unwrap();
     assert!(s.fake.delete("kustomizations", "apps", "a"));
     s.fake.compact();
@@ -300,15 +303,7 @@ async fn a_broken_watch_fails_reads_as_a_half_read_cluster_until_it_is_back() {
         times: None,
     });
     s.fake.break_watches();
-    let mut error = None;
-    for _ in 0..100 {
-        if let Err(e) = watch.read().await {
-            error = Some(e.to_string());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let error = error.expect("reads fail while the watch is broken");
+    let error = read_error(&watch).await;
     assert_eq!(
         error,
         "the watch of kustomizations.kustomize.toolkit.fluxcd.io in all namespaces is not in sync: its watch broke (the API server answered 500: Internal error occurred: injected fault) and is being re-established"
@@ -322,18 +317,8 @@ async fn without_the_watch_verb_the_read_names_the_verb_and_suggests_read_list()
     let s = Setup::start(FakeKube::start()).await;
     s.fake.deny_verb("watch", "kustomizations");
     let watch = s.watch();
-    let mut error = String::new();
-    for _ in 0..100 {
-        match watch.read().await {
-            Err(e) => {
-                error = e.to_string();
-                break;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
     assert_eq!(
-        error,
+        read_error(&watch).await,
         "cannot watch kustomizations.kustomize.toolkit.fluxcd.io in all namespaces: RBAC refused verb `watch` on resource `kustomizations` in API group `kustomize.toolkit.fluxcd.io` (403 Forbidden); `kube.read: watch` needs `watch` beside `get` and `list` in the exporter's ClusterRole (deploy/components/read-watch), or set `kube.read: list`: kustomizations.kustomize.toolkit.fluxcd.io is forbidden: User \"system:serviceaccount:flux-system:flux-status-exporter\" cannot watch resource \"kustomizations\" in API group \"kustomize.toolkit.fluxcd.io\" at the cluster scope"
     );
 }

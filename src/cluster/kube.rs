@@ -109,6 +109,18 @@ pub struct KubeRequest {
     pub duration: Duration,
 }
 
+impl KubeRequest {
+    /// A list request of `target` started at `started` and answered with `code`.
+    pub(crate) fn list(target: &ListTarget, code: Option<u16>, started: Instant) -> KubeRequest {
+        KubeRequest {
+            resource: target.kind.plural(),
+            verb: "list",
+            code,
+            duration: started.elapsed(),
+        }
+    }
+}
+
 /// A complete read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOutcome {
@@ -359,12 +371,7 @@ impl KubeReader {
                 Ok(Ok((status, _, _))) => Some(*status),
                 _ => None,
             };
-            requests.push(KubeRequest {
-                resource: target.kind.plural(),
-                verb: "list",
-                code,
-                duration: started.elapsed(),
-            });
+            requests.push(KubeRequest::list(target, code, started));
             tracing::debug!(
                 resource = target.kind.plural(),
                 ?code,

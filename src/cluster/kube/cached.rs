@@ -99,12 +99,7 @@ impl KubeReader {
                 Ok(Ok(response)) => Some(response.status().as_u16()),
                 _ => None,
             };
-            requests.push(KubeRequest {
-                resource: target.kind.plural(),
-                verb: "list",
-                code,
-                duration: started.elapsed(),
-            });
+            requests.push(KubeRequest::list(target, code, started));
             let failure = match sent {
                 Ok(Ok(response)) if response.status().is_success() => {
                     match decode_streamed(response.into_body(), target.kind).await {
