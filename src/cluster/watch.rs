@@ -163,7 +163,11 @@ impl ClusterWatch {
             let mut state = watched.state();
             requests.append(&mut state.requests);
             match &state.phase {
-                Phase::Synced => state.store.copy_into(&mut snapshot),
+                Phase::Synced => {
+                    // Grown once to size instead of by doubling.
+                    snapshot.reserve(watched.target.kind, state.store.len());
+                    state.store.copy_into(&mut snapshot);
+                }
                 Phase::NotServed => snapshot.missing_kinds.push(watched.target.kind),
                 Phase::FirstList => {
                     failure.get_or_insert(ReadFailure::NotSynced {
