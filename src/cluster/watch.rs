@@ -376,7 +376,9 @@ impl Follower {
             let (status, message) = refusal(response).await;
             return match status {
                 403 | 401 => self.refused(target, status, message),
-                _ if start == Start::Stream => {
+                // A refusal of the request itself: this server does not stream lists. A busy
+                // or failing server (429, 5xx) is retried as a stream, not given up on.
+                400..=499 if start == Start::Stream && status != 429 => {
                     WatchEnd::NoStreaming(format!("it answered {status}: {message}"))
                 }
                 410 => WatchEnd::Expired(message),
