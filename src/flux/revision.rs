@@ -37,7 +37,12 @@ impl CommitSha {
 
 impl fmt::Display for CommitSha {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        // On the stack: commit ids are printed for every status, metric series and log line.
+        let mut text = [0u8; 40];
+        match hex::encode_to_slice(self.0, &mut text) {
+            Ok(()) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            Err(_) => Err(fmt::Error),
+        }
     }
 }
 

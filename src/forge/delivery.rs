@@ -105,7 +105,12 @@ impl Publishers {
         let (credential, moved) = {
             let state = lane.state();
             let active = |hold: &Hold| hold.active(now).map(|(left, why)| (left, why.to_string()));
-            let moved = state.moved.get(&repository_key(update)).and_then(active);
+            // Most forges have no moved repository: no key is built for them.
+            let moved = if state.moved.is_empty() {
+                None
+            } else {
+                state.moved.get(&repository_key(update)).and_then(active)
+            };
             (active(&state.credential), moved)
         };
         if let Some((left, why)) = credential {

@@ -277,11 +277,13 @@ impl Publishers {
     /// tick), at debug after that; each such status counts as skipped.
     fn log_unmatched(&self, update: &StatusUpdate) {
         let key = &update.key;
-        let first = self
-            .unmatched_hosts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.host.clone());
+        let first = {
+            let mut hosts = self
+                .unmatched_hosts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            !hosts.contains(&key.host) && hosts.insert(key.host.clone())
+        };
         if first {
             tracing::info!(
                 host = %key.host, repository = %key.repository,
