@@ -8,6 +8,7 @@ use http::Method;
 
 use crate::config::PushgatewayConfig;
 use crate::forge::http::HttpClient;
+use crate::forge::text::encode_segment;
 
 /// A push that did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -18,18 +19,13 @@ pub enum PushError {
     Client(String),
 }
 
-/// Percent-encodes a grouping label value for a URL path segment.
-fn path_segment(value: &str) -> String {
-    crate::forge::text::encode_segment(value)
-}
-
 /// The URL of the group for `cluster`.
 pub fn group_url(config: &PushgatewayConfig, cluster: &str) -> String {
     format!(
         "{}/metrics/job/{}/cluster/{}",
         config.url,
-        path_segment(&config.job),
-        path_segment(cluster)
+        encode_segment(&config.job),
+        encode_segment(cluster)
     )
 }
 

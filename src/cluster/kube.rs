@@ -27,7 +27,7 @@ use super::Snapshot;
 use crate::backoff::{Backoff, Grain, equal_jitter};
 use crate::config::Config;
 use crate::flux::FluxKind;
-pub(crate) use cached::refusal;
+pub(crate) use failure::refusal;
 use failure::{status_failure, status_message};
 use page::decode_page;
 
@@ -230,8 +230,7 @@ impl KubeReader {
         Ok(ReadOutcome { snapshot, requests })
     }
 
-    /// The reader's namespaces as list targets for `kind`: one cluster-wide, or one per
-    /// configured namespace.
+    /// What the reader lists: every Flux kind, cluster-wide or in each configured namespace.
     pub(crate) fn targets(&self) -> Vec<ListTarget> {
         FluxKind::ALL
             .into_iter()

@@ -14,19 +14,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
 
-use super::failure::{ListTarget, ReadFailure, status_failure, status_message};
-
-/// The status and `Status` message of a refusal, its body read whole (it is small).
-pub(crate) async fn refusal(response: http::Response<kube::client::Body>) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    (status, status_message(&body))
-}
+use super::failure::{ListTarget, ReadFailure, refusal, status_failure};
 use super::page::{PageMeta, decode_page_from_reader};
 use super::{KubeReader, KubeRequest, Listed};
 use crate::cluster::Snapshot;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::flux::FluxKind;
@@ -208,6 +209,18 @@ pub(super) fn status_failure(target: &ListTarget, code: u16, message: String) ->
             message,
         },
     }
+}
+
+/// The status and `Status` message of a refusal, its body read whole (it is small).
+pub(crate) async fn refusal(response: http::Response<kube::client::Body>) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (status, status_message(&body))
 }
 
 /// The `message` of a Kubernetes `Status` body, or the start of whatever else was sent.
