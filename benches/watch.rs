@@ -13,7 +13,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flux_status_exporter::cluster::client::{ConnectOptions, connect};
 use flux_status_exporter::cluster::kube::KubeReader;
 use flux_status_exporter::cluster::watch::ClusterWatch;
 use flux_status_exporter::config::Config;
@@ -55,14 +54,8 @@ async fn main() {
     }
     fake.set_bookmark_interval(Duration::from_secs(1));
     let home = tempfile::tempdir().unwrap();
-    let kubeconfig = fake.write_kubeconfig(home.path());
-    let connection = connect(&ConnectOptions {
-        kubeconfig: Some(kubeconfig.clone()),
-        context: None,
-        request_timeout: Duration::from_secs(60),
-    })
-    .await
-    .unwrap();
+    let connection = fake.connect(home.path(), Duration::from_secs(60)).await;
+    let kubeconfig = home.path().join("kubeconfig");
     println!("{count} Flux objects in the fake API server\n");
     println!(
         "| read | objects serialised | MB serialised | watch events | bookmarks | client wall ms |"

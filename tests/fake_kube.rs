@@ -11,7 +11,6 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flux_status_exporter::cluster::client::{ConnectOptions, connect};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -28,14 +27,9 @@ fn example() -> &'static Path {
 
 async fn client(fake: &FakeKube) -> kube::Client {
     let dir = tempfile::tempdir().unwrap();
-    connect(&ConnectOptions {
-        kubeconfig: Some(fake.write_kubeconfig(dir.path())),
-        context: None,
-        request_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap()
-    .client
+    fake.connect(dir.path(), Duration::from_secs(10))
+        .await
+        .client
 }
 
 /// GET a path; the status code and the JSON body.

@@ -41,13 +41,7 @@ const FAST_RETRY: RetryPolicy = RetryPolicy {
 
 async fn read(fake: &FakeKube, config: &Config) -> Result<ReadOutcome, ReadError> {
     let dir = tempfile::tempdir().unwrap();
-    let connection = connect(&ConnectOptions {
-        kubeconfig: Some(fake.write_kubeconfig(dir.path())),
-        context: None,
-        request_timeout: config.kube.request_timeout,
-    })
-    .await
-    .unwrap();
+    let connection = fake.connect(dir.path(), config.kube.request_timeout).await;
     KubeReader::new(connection.client, config)
         .with_retry(FAST_RETRY)
         .read()

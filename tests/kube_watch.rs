@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use flux_status_exporter::cluster::Snapshot;
-use flux_status_exporter::cluster::client::{ConnectOptions, Connection, connect};
+use flux_status_exporter::cluster::client::Connection;
 use flux_status_exporter::cluster::kube::{KubeReader, RetryPolicy};
 use flux_status_exporter::cluster::watch::ClusterWatch;
 use flux_status_exporter::config::Config;
@@ -46,13 +46,7 @@ impl Setup {
         let config =
             Config::from_yaml("kube: {read: watch, requestTimeout: 5s}\n", "test.yaml").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let connection = connect(&ConnectOptions {
-            kubeconfig: Some(fake.write_kubeconfig(dir.path())),
-            context: None,
-            request_timeout: config.kube.request_timeout,
-        })
-        .await
-        .unwrap();
+        let connection = fake.connect(dir.path(), config.kube.request_timeout).await;
         fake.set_bookmark_interval(Duration::from_millis(200));
         Setup {
             fake,

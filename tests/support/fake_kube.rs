@@ -386,6 +386,23 @@ impl FakeKube {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         path
     }
+
+    /// A connection to the fake as the exporter makes one, through a kubeconfig written in
+    /// `dir`.
+    pub async fn connect(
+        &self,
+        dir: &Path,
+        request_timeout: Duration,
+    ) -> flux_status_exporter::cluster::client::Connection {
+        use flux_status_exporter::cluster::client::{ConnectOptions, connect};
+        connect(&ConnectOptions {
+            kubeconfig: Some(self.write_kubeconfig(dir)),
+            context: None,
+            request_timeout,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the fake: {e}"))
+    }
 }
 
 impl Drop for FakeKube {
